@@ -1,0 +1,52 @@
+# mmcourse — two commands do all the set-up: `make lab` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+PORT   ?= 8888
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: lab test test-fast bench course release release-check install clean-cache help
+
+help:
+	@echo "make lab         set up (first time) and open JupyterLab on the course"
+	@echo "make test        set up (first time) and run every test"
+	@echo "make test-fast   tests without the slow notebook/training/browser ones"
+	@echo "make bench       print the performance figures (search, hashing, training, grading)"
+	@echo "make course      execute every solution notebook and print a time table"
+	@echo "make release     regenerate notebooks/ from solutions/"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e ".[all]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=. --ServerApp.root_dir=. --port=$(PORT) \
+		$(if $(filter 0,$(shell id -u)),--allow-root,) notebooks/
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -n 2 $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+course: $(STAMP)
+	$(BIN)/mmcourse run
+
+release: $(STAMP)
+	$(BIN)/mmcourse release
+
+release-check: $(STAMP)
+	$(BIN)/mmcourse release --check
+
+clean-cache:
+	rm -rf data/cache

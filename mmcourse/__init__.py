@@ -1,0 +1,2 @@
+"""mmcourse: a course on cross-modal retrieval."""
+__version__ = "0.1.0"
