@@ -1,0 +1,1 @@
+"""One module per notebook, each registering the checkers of that notebook's exercises."""
