@@ -28,10 +28,14 @@ class CaptionDataset:
     split : array (n,) of "train" / "val" / "test"
     labels : multi-hot uint8 array (n, L) or None; ``label_names`` its L column names
     image_ids : list of n strings (file names, or generated ids)
-    scenes, meanings : structured content (shapes dataset only): ``scenes[i]`` describes image i,
-        ``meanings[j]`` what caption j asserts; they make relevance exact for any caption × image
+    scenes, meanings : structured content: ``scenes[i]`` describes image i, ``meanings[j]`` what
+        caption j asserts; they make relevance exact for any caption × image
     name : a short name shown in reprs and plots
     info : free-form facts about the source (skipped lines, seed, generator version, ...)
+    relevance_rule : how scenes and meanings give relevance: ``"shapes"`` (scenes are tuples of
+        objects, meanings structured captions; graded) or ``"class"`` (both are class ids, e.g.
+        digits: a caption of a seven is satisfied by every seven). Defaults to ``"shapes"`` when
+        scenes and meanings are given.
     """
 
     images: np.ndarray
@@ -45,6 +49,7 @@ class CaptionDataset:
     meanings: list | None = None
     name: str = "dataset"
     info: dict = field(default_factory=dict)
+    relevance_rule: str | None = None
 
     def __post_init__(self):
         self.images = check_images(self.images, "images")
@@ -84,6 +89,11 @@ class CaptionDataset:
             value = getattr(self, attr)
             if value is not None and len(value) != length:
                 raise ValueError(f"{attr}: expected {length} entries, got {len(value)}")
+        if self.relevance_rule not in (None, "shapes", "class"):
+            raise ValueError(f"relevance_rule: expected 'shapes', 'class' or None, "
+                             f"got {self.relevance_rule!r}")
+        if self.relevance_rule is None and self.has_structure:
+            self.relevance_rule = "shapes"
 
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:
@@ -154,6 +164,7 @@ class CaptionDataset:
             meanings=None if self.meanings is None else [self.meanings[j] for j in cap_keep],
             name=self.name if split is None else f"{self.name}/{split}",
             info=dict(self.info),
+            relevance_rule=self.relevance_rule,
         )
 
     # ------------------------------------------------------------------ relevance
@@ -174,11 +185,15 @@ class CaptionDataset:
         Shapes dataset: exact, from the structured meaning. An image is relevant when it satisfies
         the caption; the grade (in (0, 1]) is the fraction of the image's objects the caption
         accounts for, so an image showing exactly what the caption says ranks highest in NDCG.
-        ``graded=False`` gives 0/1. Other datasets: only the caption's own image is relevant.
+        ``graded=False`` gives 0/1. Class-structured datasets (digits): every image of the
+        caption's class is relevant (1). Other datasets: only the caption's own image is relevant.
         """
         c = self._indices(caption_idx, self.n_captions, "caption_idx")
         i = self._indices(image_idx, self.n_images, "image_idx")
-        if self.has_structure:
+        if self.has_structure and self.relevance_rule == "class":
+            cap_class = np.asarray(self.meanings)[c]
+            rel = (cap_class[:, None] == np.asarray(self.scenes)[i][None, :]).astype(np.float32)
+        elif self.has_structure:
             from .shapes import relevance_matrix
 
             rel = relevance_matrix([self.meanings[j] for j in c], [self.scenes[k] for k in i])

@@ -108,15 +108,17 @@ def expect_close(got, expected, case: str, hint: str = "", rtol: float = 1e-5, a
     try:
         g = np.asarray(got, dtype=np.float64)
     except (TypeError, ValueError):
-        fail(case, f"an array like {_short(expected)}", f"{type(got).__name__} {_short(got)}", hint)
+        _fail_plain(case, f"an array like {_short(expected)}",
+                    f"{type(got).__name__} {_short(got)}", hint)
     e = np.asarray(expected, dtype=np.float64)
     if g.shape != e.shape:
-        fail(case, f"shape {e.shape}", f"shape {g.shape}", hint)
+        _fail_plain(case, f"shape {e.shape}", f"shape {g.shape}", hint)
     if not np.allclose(g, e, rtol=rtol, atol=atol, equal_nan=True):
         fail(case, e, g, hint)
 
 
 def expect_equal(got, expected, case: str, hint: str = ""):
+    """Fail unless ``got == expected`` (arrays: same shape and elements)."""
     if isinstance(expected, np.ndarray) or isinstance(got, np.ndarray):
         if np.shape(got) != np.shape(expected) or not np.array_equal(got, expected):
             fail(case, expected, got, hint)
@@ -124,11 +126,95 @@ def expect_equal(got, expected, case: str, hint: str = ""):
         fail(case, expected, got, hint)
 
 
+def expect_raises(call: Callable, case: str, exception=ValueError, match: str | None = None,
+                  hint: str = ""):
+    """Fail unless ``call()`` raises ``exception`` (with ``match`` in its message, if given).
+
+    Example: ``expect_raises(lambda: recall(scores, rel, k=0), "k=0")``.
+    """
+    name = getattr(exception, "__name__", str(exception))
+    try:
+        value = call()
+    except exception as exc:
+        if match is not None and match.lower() not in str(exc).lower():
+            _fail_plain(case, f"{name} mentioning {match!r}", f"{name}: {exc}", hint)
+        return
+    except Exception as exc:  # noqa: BLE001 - report which exception came instead
+        _fail_plain(case, f"{name}", f"{type(exc).__name__}: {exc}", hint)
+    _fail_plain(case, f"{name}", f"no error (returned {_short(value, 60)})", hint)
+
+
+def expect_ranking(got, scores, case: str, k: int | None = None, hint: str = "",
+                   atol: float = 1e-9):
+    """Fail unless ``got`` (item indices, best first) is a correct top-k ranking of ``scores``.
+
+    Tie-tolerant: any order among items with equal scores is accepted, also at the top-k
+    boundary. ``got`` is (k,) for one query or (n_queries, k); ``scores`` is (n_items,) or
+    (n_queries, n_items), higher is better; ``k`` defaults to ``got``'s last dimension.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    try:
+        g = np.asarray(got)
+    except (TypeError, ValueError):
+        _fail_plain(case, "an array of item indices", type(got).__name__, hint)
+    if g.dtype.kind not in "iu":
+        if g.dtype.kind == "f" and g.size and np.all(np.isfinite(g)) and np.all(g == np.round(g)):
+            g = g.astype(np.int64)
+        else:
+            _fail_plain(case, "integer item indices", _short(g), hint)
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise ValueError(f"k: expected an integer >= 1 or None, got {k!r}")
+    single = s.ndim == 1
+    s2, g2 = (s[None], g[None] if g.ndim == 1 else g) if single else (s, g)
+    k = g2.shape[-1] if k is None else k
+    if g2.ndim != 2 or g2.shape != (s2.shape[0], min(k, s2.shape[1])):
+        want = (min(k, s2.shape[1]),) if single else (s2.shape[0], min(k, s2.shape[1]))
+        _fail_plain(case, f"indices of shape {want}", f"shape {g.shape}", hint)
+    for q, (row, sc) in enumerate(zip(g2, s2)):
+        where = "" if single else f"query {q}: "
+        if row.min() < 0 or row.max() >= sc.size:
+            _fail_plain(case, f"{where}indices in [0, {sc.size - 1}]", _idx(row), hint)
+        if len(set(row.tolist())) != row.size:
+            _fail_plain(case, f"{where}each item at most once", _idx(row), hint)
+        ranked = sc[row]
+        for i in range(row.size - 1):
+            if ranked[i] + atol < ranked[i + 1]:
+                _fail_plain(case, f"{where}item {row[i + 1]} (score {_short(ranked[i + 1])}) "
+                            f"ranked above item {row[i]} (score {_short(ranked[i])})",
+                            f"the order {_idx(row)}", hint)
+        rest = np.delete(sc, row)
+        if rest.size and rest.max() > ranked.min() + atol:
+            missing = int(np.delete(np.arange(sc.size), row)[np.argmax(rest)])
+            _fail_plain(case, f"{where}item {missing} (score {_short(rest.max())}) in the top "
+                        f"{row.size}", f"the top {row.size} {_idx(row)} without it", hint)
+
+
+class _Plain(str):
+    """A description printed as is (not quoted) in failure messages."""
+
+
+def _idx(row) -> "_Plain":
+    items = row.tolist()
+    return _Plain(str(items) if len(items) <= 12 else str(items[:10])[:-1] + ", ...]")
+
+
 def _short(x, limit: int = 160) -> str:
-    if isinstance(x, np.ndarray):
+    if isinstance(x, _Plain):
+        return str(x) if len(x) <= 2 * limit else x[: 2 * limit - 3] + "..."
+    if isinstance(x, np.generic) or (isinstance(x, np.ndarray) and x.ndim == 0):
+        x = x.item()
+    if isinstance(x, float):
+        text = f"{x:.6g}"
+        text = text if any(ch in text for ch in ".enia") else text + ".0"
+    elif isinstance(x, np.ndarray):
         with np.printoptions(precision=4, suppress=True, threshold=12, edgeitems=3):
             text = f"{np.array2string(x, separator=', ')} (shape {x.shape})"
     else:
         text = repr(x)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _fail_plain(case: str, expected: str, got: str, hint: str = ""):
+    """:func:`fail` with descriptions (not values): printed without quotes."""
+    fail(case, _Plain(expected), _Plain(got), hint)

@@ -1,0 +1,35 @@
+"""The PyTorch track: image and text encoders, contrastive losses, training, embedding, caching.
+
+Typical use::
+
+    from mmcourse.torch import load_default_model, embed_images, embed_texts
+    model = load_default_model("shapes")          # trained once (~1 min), then cached
+    img = embed_images(model, test.images)        # (n, d) float32, unit norm
+    txt = embed_texts(model, ["a red circle"])    # (1, d)
+    scores = txt @ img.T                          # cosine similarities
+
+This is the only part of ``mmcourse`` that imports torch.
+"""
+from .._frameworks import prepare_torch_import
+
+prepare_torch_import()
+import torch  # noqa: E402,F401  (after prepare_torch_import, on purpose)
+
+from .backbones import ResNetImageEncoder, load_resnet18, resnet18_weights_path  # noqa: E402
+from .classifier import AttributeClassifier, extract_features, train_attribute_classifier  # noqa: E402
+from .device import get_device  # noqa: E402
+from .embed import embed_images, embed_texts, make_text_encoder_fn  # noqa: E402
+from .encoders import DualEncoder, ImageEncoder, TextEncoder, count_parameters, images_to_tensor  # noqa: E402
+from .losses import info_nce_loss, vse_hinge_loss  # noqa: E402
+from .persist import load_model, save_model  # noqa: E402
+from .pretrained import default_model_path, load_default_model  # noqa: E402
+from .train import DEFAULT_STEPS, train_dual_encoder  # noqa: E402
+
+__all__ = [
+    "ImageEncoder", "TextEncoder", "DualEncoder", "ResNetImageEncoder", "AttributeClassifier",
+    "info_nce_loss", "vse_hinge_loss", "train_dual_encoder", "train_attribute_classifier",
+    "embed_images", "embed_texts", "extract_features", "make_text_encoder_fn",
+    "save_model", "load_model", "load_default_model", "default_model_path",
+    "load_resnet18", "resnet18_weights_path", "get_device", "count_parameters",
+    "images_to_tensor", "DEFAULT_STEPS",
+]

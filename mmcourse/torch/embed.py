@@ -1,0 +1,69 @@
+"""Embedding images and captions with a trained model, in batches, to L2-normalised numpy arrays."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .._validation import check_int, check_texts
+from .device import get_device
+from .encoders import DualEncoder, images_to_tensor
+
+
+def _check_model(model, cls=DualEncoder, name: str = "model"):
+    if not isinstance(model, cls):
+        raise ValueError(f"{name}: expected a mmcourse.torch.{cls.__name__}, got {type(model).__name__}")
+
+
+def _model_device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def embed_images(model: DualEncoder, images, batch_size: int = 512, device=None) -> np.ndarray:
+    """uint8 images (n, H, W, 3) (or greyscale) → float32 (n, d) unit-norm embeddings."""
+    _check_model(model)
+    batch_size = check_int(batch_size, "batch_size")
+    x = images_to_tensor(images)
+    dev = _model_device(model) if device is None else get_device(device)
+    model.to(dev)
+    was_training = model.training
+    model.eval()
+    try:
+        out = [model.encode_images(x[i:i + batch_size].to(dev)).float().cpu()
+               for i in range(0, len(x), batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(out).numpy().astype(np.float32, copy=False)
+
+
+@torch.no_grad()
+def embed_texts(model: DualEncoder, texts, batch_size: int = 1024, device=None) -> np.ndarray:
+    """Captions (list of m strings) → float32 (m, d) unit-norm embeddings.
+
+    Unknown words map to ``<unk>``; a caption without any token raises ValueError.
+    """
+    _check_model(model)
+    texts = check_texts(texts, "texts")
+    batch_size = check_int(batch_size, "batch_size")
+    ids, lengths = model.tokenize(texts, "texts")
+    dev = _model_device(model) if device is None else get_device(device)
+    model.to(dev)
+    was_training = model.training
+    model.eval()
+    try:
+        out = [model.encode_texts(ids[i:i + batch_size].to(dev), lengths[i:i + batch_size]).float().cpu()
+               for i in range(0, len(ids), batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(out).numpy().astype(np.float32, copy=False)
+
+
+def make_text_encoder_fn(model: DualEncoder):
+    """A callable ``list[str] -> (n, d)`` float32 array in the images' space (for the widgets)."""
+    _check_model(model)
+
+    def encode(texts):
+        return embed_texts(model, texts)
+
+    encode.__doc__ = "Embed captions with the trained text tower: list[str] → float32 (n, d)."
+    return encode

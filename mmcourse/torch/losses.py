@@ -1,0 +1,76 @@
+"""Contrastive losses for a batch of matching pairs: row i of ``img`` goes with row i of ``txt``.
+
+Both take unit-norm embeddings (n, d) and optional ``extra_negatives`` (e, d): more captions that
+match none of the images (e.g. each caption's word-swapped twin); they are added as negatives for
+every image (image→text direction only, since they are texts).
+"""
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+
+def _check_pair(img, txt, extra_negatives):
+    for name, t in (("img", img), ("txt", txt)):
+        if not isinstance(t, torch.Tensor) or t.dim() != 2:
+            raise ValueError(f"{name}: expected a 2-D tensor (n, d), got "
+                             f"{tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__}")
+    if img.shape != txt.shape:
+        raise ValueError(f"txt: expected the same shape as img {tuple(img.shape)}, got {tuple(txt.shape)}")
+    if img.shape[0] < 2:
+        raise ValueError(f"img: expected a batch of at least 2 pairs (negatives come from the "
+                         f"batch), got {img.shape[0]}")
+    if extra_negatives is not None:
+        if (not isinstance(extra_negatives, torch.Tensor) or extra_negatives.dim() != 2
+                or extra_negatives.shape[1] != img.shape[1]):
+            got = (tuple(extra_negatives.shape) if isinstance(extra_negatives, torch.Tensor)
+                   else type(extra_negatives).__name__)
+            raise ValueError(f"extra_negatives: expected a 2-D tensor (e, {img.shape[1]}), got {got}")
+
+
+def info_nce_loss(img: torch.Tensor, txt: torch.Tensor, temperature=0.07,
+                  extra_negatives: torch.Tensor | None = None) -> torch.Tensor:
+    """Symmetric InfoNCE (CLIP): mean of the image→text and text→image cross-entropies.
+
+    logits = img @ txt.T / temperature, shape (n, n); the target of row i is column i.
+    ``temperature`` is a float or a scalar tensor (pass ``1 / model.clamped_logit_scale().exp()``
+    to learn it). With ``extra_negatives`` (e, d) the image→text logits get e more columns.
+    Returns a scalar tensor (nats).
+    """
+    _check_pair(img, txt, extra_negatives)
+    if not isinstance(temperature, torch.Tensor):
+        if not (isinstance(temperature, (int, float)) and temperature > 0):
+            raise ValueError(f"temperature: expected a positive float, got {temperature!r}")
+    elif temperature.numel() != 1 or not bool(temperature.detach() > 0):
+        raise ValueError(f"temperature: expected a positive scalar, got {temperature!r}")
+    logits = img @ txt.T / temperature
+    target = torch.arange(img.shape[0], device=img.device)
+    i2t = logits
+    if extra_negatives is not None:
+        i2t = torch.cat([logits, img @ extra_negatives.T / temperature], dim=1)
+    return 0.5 * (F.cross_entropy(i2t, target) + F.cross_entropy(logits.T, target))
+
+
+def vse_hinge_loss(img: torch.Tensor, txt: torch.Tensor, margin: float = 0.2, hardest: bool = True,
+                   extra_negatives: torch.Tensor | None = None) -> torch.Tensor:
+    """VSE++ triplet loss on cosine similarities s(i, j) = img[i] · txt[j].
+
+    For each pair i: caption hinges [margin + s(i, j) − s(i, i)]₊ over negative captions j (and
+    extra negatives) plus image hinges [margin + s(j, i) − s(i, i)]₊ over negative images j.
+    ``hardest=False`` sums the hinges (VSE0), ``hardest=True`` keeps only the largest of each
+    kind (VSE++; collapses from scratch — warm up with the sum). Mean over the batch.
+    """
+    _check_pair(img, txt, extra_negatives)
+    if not (isinstance(margin, (int, float)) and margin >= 0):
+        raise ValueError(f"margin: expected a non-negative float, got {margin!r}")
+    scores = img @ txt.T  # (n, n)
+    pos = scores.diagonal()
+    eye = torch.eye(scores.shape[0], dtype=torch.bool, device=scores.device)
+    cost_txt = (margin + scores - pos[:, None]).clamp_min(0).masked_fill(eye, 0)  # per image row
+    cost_img = (margin + scores - pos[None, :]).clamp_min(0).masked_fill(eye, 0)  # per caption col
+    if extra_negatives is not None:
+        extra = (margin + img @ extra_negatives.T - pos[:, None]).clamp_min(0)
+        cost_txt = torch.cat([cost_txt, extra], dim=1)
+    if hardest:
+        return (cost_txt.amax(dim=1) + cost_img.amax(dim=0)).mean()
+    return (cost_txt.sum(dim=1) + cost_img.sum(dim=0)).mean()

@@ -1,0 +1,125 @@
+"""Contrastive losses against direct, loop-by-loop re-implementations of their formulas."""
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from mmcourse.torch import info_nce_loss, vse_hinge_loss  # noqa: E402
+
+
+def _unit(rng, n, d):
+    x = rng.normal(size=(n, d))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _log_softmax_at(row, j):
+    m = max(row)
+    return row[j] - (m + math.log(sum(math.exp(v - m) for v in row)))
+
+
+def ref_info_nce(img, txt, t, extra=None):
+    n = len(img)
+    total_i2t = total_t2i = 0.0
+    for i in range(n):
+        row = [img[i] @ txt[j] / t for j in range(n)]
+        if extra is not None:
+            row += [img[i] @ e / t for e in extra]
+        total_i2t -= _log_softmax_at(row, i)
+        col = [img[j] @ txt[i] / t for j in range(n)]
+        total_t2i -= _log_softmax_at(col, i)
+    return 0.5 * (total_i2t + total_t2i) / n
+
+
+def ref_vse(img, txt, margin, hardest, extra=None):
+    n = len(img)
+    total = 0.0
+    for i in range(n):
+        pos = img[i] @ txt[i]
+        c_txt = [max(0.0, margin + img[i] @ txt[j] - pos) for j in range(n) if j != i]
+        if extra is not None:
+            c_txt += [max(0.0, margin + img[i] @ e - pos) for e in extra]
+        c_img = [max(0.0, margin + img[j] @ txt[i] - pos) for j in range(n) if j != i]
+        total += (max(c_txt) + max(c_img)) if hardest else (sum(c_txt) + sum(c_img))
+    return total / n
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("with_extra", [False, True])
+def test_info_nce_matches_formula(seed, with_extra):
+    rng = np.random.default_rng(seed)
+    n, d = 3 + seed, 5
+    img, txt, extra = _unit(rng, n, d), _unit(rng, n, d), _unit(rng, 4, d) if with_extra else None
+    t = [0.07, 0.5, 1.0, 0.2][seed]
+    got = info_nce_loss(torch.tensor(img), torch.tensor(txt), t,
+                        extra_negatives=None if extra is None else torch.tensor(extra))
+    assert float(got) == pytest.approx(ref_info_nce(img, txt, t, extra), rel=1e-9, abs=1e-9)
+
+
+def test_info_nce_tensor_temperature_gets_gradient():
+    rng = np.random.default_rng(0)
+    img, txt = torch.tensor(_unit(rng, 6, 4)), torch.tensor(_unit(rng, 6, 4))
+    scale = torch.tensor(math.log(1 / 0.07), dtype=torch.float64, requires_grad=True)
+    loss = info_nce_loss(img, txt, 1.0 / scale.exp())
+    loss.backward()
+    assert float(loss.detach()) == pytest.approx(ref_info_nce(img.numpy(), txt.numpy(), 0.07), rel=1e-9)
+    assert scale.grad is not None and torch.isfinite(scale.grad)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("hardest", [False, True])
+@pytest.mark.parametrize("with_extra", [False, True])
+def test_vse_hinge_matches_formula(seed, hardest, with_extra):
+    rng = np.random.default_rng(10 + seed)
+    n, d = 2 + seed, 3
+    img, txt, extra = _unit(rng, n, d), _unit(rng, n, d), _unit(rng, 3, d) if with_extra else None
+    margin = [0.2, 0.0, 0.5, 1.0][seed]
+    got = vse_hinge_loss(torch.tensor(img), torch.tensor(txt), margin, hardest=hardest,
+                         extra_negatives=None if extra is None else torch.tensor(extra))
+    assert float(got) == pytest.approx(ref_vse(img, txt, margin, hardest, extra), rel=1e-9, abs=1e-12)
+
+
+def test_hand_computed_cases():
+    img = torch.eye(2, dtype=torch.float64)
+    # perfect alignment, orthogonal negatives: hinge = max(0, 0.2 + 0 - 1) = 0
+    assert float(vse_hinge_loss(img, img, 0.2)) == 0.0
+    # collapsed embeddings: every hinge equals the margin; hardest = 2 x margin
+    same = torch.ones(3, 2, dtype=torch.float64) / math.sqrt(2)
+    assert float(vse_hinge_loss(same, same, 0.2, hardest=True)) == pytest.approx(0.4)
+    assert float(vse_hinge_loss(same, same, 0.2, hardest=False)) == pytest.approx(4 * 0.2)
+    # InfoNCE on collapsed embeddings is log(n) whatever the temperature
+    assert float(info_nce_loss(same, same, 0.1)) == pytest.approx(math.log(3))
+    # a hard negative identical to the positive caption adds exactly one more equal logit
+    extra = img[:1].clone()
+    loss = info_nce_loss(img, img, 1.0, extra_negatives=extra)
+    e = math.e
+    # image->text rows: [1, 0 | 1] and [0, 1 | 0]; text->image columns: [1, 0] and [0, 1]
+    i2t = (-math.log(e / (2 * e + 1)) - math.log(e / (e + 2))) / 2
+    t2i = -math.log(e / (e + 1))
+    expected = 0.5 * (i2t + t2i)
+    assert float(loss) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("fn", [info_nce_loss, vse_hinge_loss])
+def test_bad_inputs_raise(fn):
+    a = torch.randn(4, 3)
+    with pytest.raises(ValueError, match="txt"):
+        fn(a, torch.randn(4, 2))
+    with pytest.raises(ValueError, match="img"):
+        fn(torch.randn(4), a)
+    with pytest.raises(ValueError, match="img"):
+        fn(a[:1], a[:1])
+    with pytest.raises(ValueError, match="extra_negatives"):
+        fn(a, a, extra_negatives=torch.randn(2, 5))
+    with pytest.raises(ValueError, match="img"):
+        fn(np.zeros((4, 3)), a)
+
+
+def test_bad_hyperparameters_raise():
+    a = torch.randn(4, 3)
+    with pytest.raises(ValueError, match="temperature"):
+        info_nce_loss(a, a, 0.0)
+    with pytest.raises(ValueError, match="temperature"):
+        info_nce_loss(a, a, torch.tensor(-1.0))
+    with pytest.raises(ValueError, match="margin"):
+        vse_hinge_loss(a, a, margin=-0.1)
