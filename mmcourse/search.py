@@ -308,7 +308,8 @@ def text_relevance(dataset, text: str) -> np.ndarray | None:
     for j, caption in enumerate(dataset.captions):
         if " ".join(caption.lower().split()) == norm:
             return dataset.text_image_relevance([j])[0]
-    if not getattr(dataset, "has_structure", False):
+    if not getattr(dataset, "has_structure", False) \
+            or getattr(dataset, "relevance_rule", "shapes") != "shapes":  # digits: class ids
         return None
     from .data.shapes import parse_caption, relevance_matrix
 

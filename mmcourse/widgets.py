@@ -445,9 +445,6 @@ class SearchExplorer:
                                   f'<b>query image #{i}</b> ({split})<br>{caps}</div>')
 
     def _render(self, result: S.SearchResult) -> None:
-        self._set_status(result.message, error=not result.ok)
-        self.metrics_line.value = (f'<span class="mm-metrics-text"><b>{html.escape(result.metrics_line())}</b>'
-                                   f'</span>' if result.ok and result.metrics else "")
         marks = result.relevant
         shown_images = result.target == "image" and result.ok
         for slot, cell in enumerate(self._cells):
@@ -463,6 +460,10 @@ class SearchExplorer:
             row["index"] = int(result.ids[slot]) if visible else None
             if visible:
                 self._fill_row(row, result, slot, None if marks is None else bool(marks[slot]))
+        # status last: once it changes in the browser, the results above are in place
+        self.metrics_line.value = (f'<span class="mm-metrics-text"><b>{html.escape(result.metrics_line())}</b>'
+                                   f'</span>' if result.ok and result.metrics else "")
+        self._set_status(result.message, error=not result.ok)
 
     @staticmethod
     def _mark(box, image_or_none, mark: bool | None) -> str:

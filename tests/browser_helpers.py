@@ -106,6 +106,8 @@ def server_env(tmp: Path) -> dict:
         "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
         "IPYTHONDIR": str(tmp / "ipython"),
         "JUPYTER_PLATFORM_DIRS": "1",
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "lab-workspaces"),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp / "lab-settings"),
         "MPLBACKEND": "Agg",
         "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
         "PYTHONPATH": os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
@@ -186,6 +188,16 @@ def voila_command(notebook: Path, port: int) -> list[str]:
     return [str(BIN / "voila"), str(notebook), "--no-browser", f"--port={port}",
             "--Voila.ip=127.0.0.1", "--show_tracebacks=True",
             "--VoilaConfiguration.file_allowlist=['.*']"]
+
+
+def lab_command(root: Path, port: int) -> list[str]:
+    """Headless JupyterLab on loopback without a token (``--allow-root`` when root)."""
+    cmd = [str(BIN / "jupyter"), "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+           "--ServerApp.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    return cmd
 
 
 def launch_chromium(playwright):

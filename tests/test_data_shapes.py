@@ -302,3 +302,13 @@ def test_semantic_functions_reject_bad_inputs(small):
 
     with pytest.raises(ValueError, match="dataset"):
         word_order_probe(load_digits())
+
+
+def test_vectorised_and_scalar_relation_agree_at_the_margin():
+    # 40 px: centres 0.375 and 0.525 are exactly 6/40 = 0.15 apart before float rounding
+    scenes = make_shapes(150, seed=1, image_size=40, cache=False).scenes
+    ms = [Meaning((Description(a.shape, a.colour), Description(b.shape, b.colour)), r)
+          for sc in scenes if len(sc) > 1 for a in sc for b in sc if a != b for r in RELATIONS]
+    rel = relevance_matrix(ms, scenes)
+    expected = np.array([[relevance(m, s) for s in scenes] for m in ms], dtype=np.float32)
+    np.testing.assert_array_equal(rel, expected)

@@ -75,7 +75,7 @@ def test_dual_encoder_unit_norm_and_temperature(vocab):
     assert model.temperature == pytest.approx(0.07, rel=1e-4)
     model.logit_scale.assign(50.0)  # clamped to log(100)
     assert model.temperature == pytest.approx(0.01, rel=1e-4)
-    assert ids.dtype == np.int32 and ids.shape == (3, 7)
+    assert ids.dtype == np.int32 and ids.shape == (3, 8)
 
 
 def test_bad_inputs(vocab):

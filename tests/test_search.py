@@ -26,7 +26,12 @@ def oracle(ds):
     """A perfect engine: images are one-hot, a text's vector is its relevance to every image."""
 
     def encode(texts):
-        return relevance_matrix([parse_caption(t) for t in texts], ds.scenes)
+        out = np.zeros((len(texts), ds.n_images), dtype=np.float32)
+        for i, text in enumerate(texts):
+            meaning = parse_caption(text)
+            if meaning is not None:  # text outside the grammar maps to the zero vector
+                out[i] = relevance_matrix([meaning], ds.scenes)[0]
+        return out
 
     return np.eye(ds.n_images, dtype=np.float32), encode
 
@@ -294,8 +299,6 @@ def test_composed_query_vector_is_the_weighted_sum_of_unit_vectors():
 
 
 def test_composed_query_extremes_match_single_modality(ds, oracle):
-    from mmcourse.data.shapes import COLOURS, SHAPES
-
     rng = np.random.default_rng(5)
     emb = rng.standard_normal((ds.n_images, 8)).astype(np.float32)
     proj = rng.standard_normal((ds.n_images, 8)).astype(np.float32)
@@ -308,7 +311,6 @@ def test_composed_query_extremes_match_single_modality(ds, oracle):
     np.testing.assert_array_equal(only_text.ids, [i for i in t2i.ids if i != 2][:6])
     expected = S.composed_relevance(ds, 2, "red circle")
     np.testing.assert_allclose(only_text.relevance, expected[only_text.ids])
-    assert set(COLOURS) and set(SHAPES)
 
 
 def test_composed_relevance_requires_text_and_shared_label(ds):

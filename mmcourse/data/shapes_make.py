@@ -8,21 +8,21 @@ appears in two splits.
 from __future__ import annotations
 
 import random
+from bisect import bisect
 from itertools import permutations
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .._validation import check_int, describe
 from .cache import (atomic_save_npz, cache_dir, cache_key, decode_strings, encode_strings,
                     load_npz)
 from .dataset import SPLITS, CaptionDataset
-from .shapes import pack_meanings, pack_scenes, unpack_meanings, unpack_scenes
+from .shapes_semantics import pack_meanings, pack_scenes, unpack_meanings, unpack_scenes
 from .shapes_render import box_size, render_scenes
 from .shapes_text import write_caption
 from .shapes_vocab import (COLOUR_NAMES, RELATIONS, SHAPES, SIZES, Description, Meaning,
-                           SceneObject, relation_holds, scene_key)
+                           SceneObject, relation_holds_scalar, scene_key)
 
 #: bump when the generated data changes in a way the source hash would not catch
 GENERATOR_VERSION = "1"
@@ -31,6 +31,16 @@ N_OBJECTS_P = (0.2, 0.4, 0.4)
 #: caption kinds for scenes with >= 2 objects: one object, all objects, a relation
 KIND_P = {"one": 0.2, "all": 0.3, "relation": 0.5}
 LABEL_NAMES = [f"{c} {s}" for c in COLOUR_NAMES for s in SHAPES]
+_DETAILS = ("shape", "colour_shape", "size_colour_shape", "size_shape", "colour")
+_DETAIL_CUM = tuple(np.cumsum((0.06, 0.38, 0.46, 0.06, 0.04)).tolist())
+_N_CUM = tuple(np.cumsum(N_OBJECTS_P).tolist())
+_KINDS = tuple(KIND_P)
+_KIND_CUM = tuple(np.cumsum(tuple(KIND_P.values())).tolist())
+
+
+def _pick(rnd: random.Random, seq, cum: tuple):
+    """``rnd.choices(seq, cum_weights=cum)[0]`` (same draw), without its per-call overhead."""
+    return seq[bisect(cum, rnd.random() * cum[-1], 0, len(seq) - 1)]
 
 
 # ---------------------------------------------------------------------------- scenes
@@ -38,7 +48,7 @@ def sample_scene(rnd: random.Random, image_size: int) -> tuple:
     """One scene: 1–3 objects with distinct (shape, colour), non-overlapping boxes (1 px gap)."""
     s = image_size
     while True:
-        k = rnd.choices((1, 2, 3), weights=N_OBJECTS_P)[0]
+        k = _pick(rnd, (1, 2, 3), _N_CUM)
         used, boxes, objs = set(), [], []
         for _ in range(k):
             shape, colour = rnd.choice(SHAPES), rnd.choice(COLOUR_NAMES)
@@ -63,25 +73,28 @@ def sample_scene(rnd: random.Random, image_size: int) -> tuple:
 
 
 # ---------------------------------------------------------------------------- captions
-def _relation_triples(scene) -> list:
+def relation_triples(scene) -> list:
+    """All ``(a, b, relation)`` with ``scene[a] <relation> scene[b]`` true."""
     return [(a, b, r) for a, b in permutations(range(len(scene)), 2) for r in RELATIONS
-            if relation_holds(r, scene[a].x, scene[a].y, scene[b].x, scene[b].y)]
+            if relation_holds_scalar(r, scene[a].x, scene[a].y, scene[b].x, scene[b].y)]
 
 
-def sample_meaning(scene, rnd: random.Random) -> Meaning:
-    """A true statement about ``scene``: one object, all objects, or a spatial relation."""
+def sample_meaning(scene, rnd: random.Random, triples=None) -> Meaning:
+    """A true statement about ``scene``: one object, all objects, or a spatial relation.
+
+    ``triples`` (from :func:`relation_triples`) may be passed to avoid recomputing them.
+    """
     kind = "one"
     if len(scene) > 1:
-        kind = rnd.choices(tuple(KIND_P), weights=tuple(KIND_P.values()))[0]
+        kind = _pick(rnd, _KINDS, _KIND_CUM)
     if kind == "one":
         o = rnd.choice(scene)
-        detail = rnd.choices(("shape", "colour_shape", "size_colour_shape", "size_shape", "colour"),
-                             weights=(0.06, 0.38, 0.46, 0.06, 0.04))[0]
+        detail = _pick(rnd, _DETAILS, _DETAIL_CUM)
         return Meaning((Description(o.shape if "shape" in detail else None,
                                     o.colour if "colour" in detail else None,
                                     o.size if "size" in detail else None),))
     if kind == "relation":
-        triples = _relation_triples(scene)
+        triples = relation_triples(scene) if triples is None else triples
         if triples:
             a, b, rel = rnd.choice(triples)
             return Meaning(tuple(Description(scene[k].shape, scene[k].colour,
@@ -96,9 +109,10 @@ def sample_meaning(scene, rnd: random.Random) -> Meaning:
 def sample_captions(scene, n: int, rnd: random.Random) -> tuple:
     """``n`` distinct caption strings (when possible) for one scene, with their meanings."""
     texts, meanings = [], []
+    triples = relation_triples(scene)
     for _ in range(n):
         for _attempt in range(20):
-            m = sample_meaning(scene, rnd)
+            m = sample_meaning(scene, rnd, triples)
             t = write_caption(m, rnd)
             if t not in texts:
                 break
@@ -131,6 +145,8 @@ def _split_sizes(n_images: int, split_sizes) -> dict:
 def _generate(sizes: dict, seed: int, image_size: int, cpi: int, progress: bool) -> dict:
     """Generate arrays for all splits (test first, then val, then train); returns cacheable arrays."""
     children = dict(zip(("test", "val", "train"), np.random.SeedSequence(seed).spawn(3)))
+    from tqdm.auto import tqdm
+
     seen: set = set()
     parts = {}
     bar = tqdm(total=sum(sizes.values()), desc="generating shapes scenes", unit="img",

@@ -82,6 +82,19 @@ def relation_holds(relation: str, ax, ay, bx, by):
     raise ValueError(f"relation: expected one of {RELATIONS}, got {relation!r}")
 
 
+def relation_holds_scalar(relation: str, ax: float, ay: float, bx: float, by: float) -> bool:
+    """:func:`relation_holds` for plain floats (no numpy overhead; used in per-pair loops)."""
+    if relation == "left_of":
+        return bx - ax >= RELATION_MARGIN
+    if relation == "right_of":
+        return ax - bx >= RELATION_MARGIN
+    if relation == "above":
+        return by - ay >= RELATION_MARGIN
+    if relation == "below":
+        return ay - by >= RELATION_MARGIN
+    raise ValueError(f"relation: expected one of {RELATIONS}, got {relation!r}")
+
+
 def scene_key(scene) -> tuple:
     """A hashable content key of a scene (objects sorted), used to deduplicate scenes."""
     return tuple(sorted((o.shape, o.colour, o.size, round(float(o.x), 4), round(float(o.y), 4))

@@ -134,7 +134,11 @@ def _grade_matched(row, nb, name, src, timeout, notebook_timeout, memory_mb) -> 
     row.total = sum(s["points"] for s in auto)
     row.max_points = sum(s["max_points"] for s in auto)
     row.manual_points = sum(s["max_points"] for s in row.scores if s["outcome"] == MANUAL)
-    row.notes = [redact(n, secret) for n in notes + result.notes]
+    for i, (cell, outcome) in enumerate(zip(result.nb.cells, result.outcomes)):
+        if outcome is not None and not outcome.ok and C.role(cell) != "test":
+            gid = C.grade_id(cell)
+            notes.append(f"{'answer cell ' + gid if gid else f'cell {i + 1}'}: {outcome.summary()}")
+    row.notes = [redact(n, secret) for n in notes]
     return row
 
 

@@ -70,10 +70,15 @@ def restore(submission, source, released=None):
     notes: list[str] = []
     out = copy.deepcopy(source)
     out.cells = list(attached[None])
-    for src_cell in source.cells:
+    tail = 0  # where the cells attached to the previous slot start in out.cells
+    for pos, src_cell in enumerate(source.cells):
         gid = raw_grade_id(src_cell)
         if gid is None:
             continue
+        at = len(out.cells)
+        if gid not in answers:  # re-insert before source prose/code that follows it in the source
+            later = {c.source for c in source.cells[pos + 1:] if raw_grade_id(c) is None}
+            at = next((j for j in range(tail, len(out.cells)) if out.cells[j].source in later), at)
         theirs = answers.get(gid)
         if _is_answer(src_cell):
             if theirs is None or theirs.get("cell_type") != src_cell.cell_type:
@@ -91,7 +96,8 @@ def restore(submission, source, released=None):
                 notes.append(f"cell {gid} was modified; restored from the source")
         if cell.get("cell_type") == "code":
             cell["outputs"], cell["execution_count"] = [], None
-        out.cells.append(cell)
+        out.cells.insert(at, cell)
+        tail = len(out.cells)
         out.cells.extend(attached.get(gid, []))
     for i, cell in enumerate(out.cells):  # unique ids: student copies may repeat them
         if (out.nbformat, out.nbformat_minor) >= (4, 5):

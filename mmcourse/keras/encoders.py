@@ -20,6 +20,14 @@ RNN_KINDS = ("gru", "lstm", "bow")
 POOLINGS = ("last", "mean", "max")
 
 
+def torch_like_init():
+    """U(±1/√fan_in), PyTorch's default for Conv2d/Linear weights (Keras defaults to Glorot).
+
+    Used for parity with :mod:`mmcourse.torch`: same architecture, same initial scale.
+    """
+    return keras.initializers.VarianceScaling(1.0 / 3.0, mode="fan_in", distribution="uniform")
+
+
 def images_to_tensor(images, name: str = "images") -> tf.Tensor:
     """uint8 images (n, H, W, 3) (greyscale converted) → float32 tensor (n, H, W, 3) in [0, 1]."""
     arr = check_images(images, name)
@@ -81,13 +89,15 @@ class ImageEncoder(keras.Model):
         self.coord_channels = bool(coord_channels)
         self.blocks = []
         for i, c in enumerate(channels):
-            self.blocks += [keras.layers.Conv2D(c, 3, padding="same", use_bias=False, name=f"conv{i}"),
+            self.blocks += [keras.layers.Conv2D(c, 3, padding="same", use_bias=False, name=f"conv{i}",
+                                                kernel_initializer=torch_like_init()),
                             keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"bn{i}"),
                             keras.layers.ReLU(),
                             keras.layers.MaxPooling2D(2, padding="same")]
         self.pool = keras.layers.GlobalAveragePooling2D()
-        self.head1 = keras.layers.Dense(head_dim, activation="relu", name="head1")
-        self.head2 = keras.layers.Dense(embed_dim, name="head2")
+        self.head1 = keras.layers.Dense(head_dim, activation="relu", name="head1",
+                                        kernel_initializer=torch_like_init())
+        self.head2 = keras.layers.Dense(embed_dim, name="head2", kernel_initializer=torch_like_init())
         self.feature_dim = channels[-1]
         self.embed_dim = embed_dim
 
@@ -134,7 +144,9 @@ class TextEncoder(keras.Model):
         self.config = dict(vocab_size=vocab_size, rnn=rnn, embed_dim=embed_dim, word_dim=word_dim,
                            hidden_dim=hidden_dim, pooling=pooling)
         self.rnn_kind, self.pooling, self.embed_dim = rnn, pooling, embed_dim
-        self.embedding = keras.layers.Embedding(vocab_size, word_dim, mask_zero=True, name="embedding")
+        self.embedding = keras.layers.Embedding(
+            vocab_size, word_dim, mask_zero=True, name="embedding",
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0))  # as torch
         seqs = pooling != "last"
         if rnn == "gru":
             self.rnn = keras.layers.GRU(hidden_dim, return_sequences=seqs, name="gru")
@@ -143,8 +155,9 @@ class TextEncoder(keras.Model):
         else:
             self.rnn = None
         width = 2 * embed_dim if rnn == "bow" else embed_dim
-        self.head1 = keras.layers.Dense(width, activation="relu", name="head1")
-        self.head2 = keras.layers.Dense(embed_dim, name="head2")
+        self.head1 = keras.layers.Dense(width, activation="relu", name="head1",
+                                        kernel_initializer=torch_like_init())
+        self.head2 = keras.layers.Dense(embed_dim, name="head2", kernel_initializer=torch_like_init())
 
     def call(self, ids, training=False):
         ids = tf.convert_to_tensor(ids)

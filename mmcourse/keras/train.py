@@ -174,7 +174,7 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
 
 
 def _make_optimizer(model, lr, weight_decay):
-    opt = keras.optimizers.AdamW(learning_rate=lr, weight_decay=weight_decay)
+    opt = keras.optimizers.AdamW(learning_rate=lr, weight_decay=weight_decay, epsilon=1e-8)
     # decay matrices and kernels only, not biases, BatchNorm scales or the temperature
     opt.exclude_from_weight_decay(var_list=[v for v in model.trainable_variables if len(v.shape) <= 1])
     return opt

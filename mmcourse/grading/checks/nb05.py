@@ -21,21 +21,24 @@ def _hamming_reference(a, b):
                          "on the same side, so they share most bits.")
 def check_lsh(fn):
     X = np.array([[1.0, 2.0], [-1.0, 0.5], [0.5, -3.0]], dtype=np.float32)
-    planes = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=np.float32)
+    planes = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]], dtype=np.float32)  # (d=2, bits=3)
     expected = np.array([[1, 1, 1], [0, 1, 0], [1, 0, 0]], dtype=np.uint8)
     got = np.asarray(fn(X, planes))
     expect_equal(got.shape, expected.shape, "3 points, 3 hyperplanes (shape)",
-                 "one row per point, one bit (column) per hyperplane")
+                 "one row per point, one bit (column) per hyperplane: X @ planes is (n, bits)")
     expect_equal(got.astype(np.int64), expected.astype(np.int64), "3 points, 3 hyperplanes",
-                 "bit j is 1 when the point is on the positive side of plane j: X @ planes.T > 0")
+                 "bit j is 1 when the point is on the positive side of plane j: X @ planes >= 0")
     if got.dtype != np.uint8:
         fail("3 points, 3 hyperplanes", "dtype uint8", f"dtype {got.dtype}",
              "convert the boolean result with .astype(np.uint8)")
+    on_plane = np.asarray(fn(np.array([[0.0, 1.0]]), np.array([[1.0], [0.0]])))
+    expect_equal(on_plane.astype(np.int64).tolist(), [[1]], "a point exactly on the hyperplane",
+                 "projection 0 counts as the positive side (>= 0), as in mmcourse.hashing")
     rng = np.random.default_rng(5)
     X = rng.normal(size=(50, 16)).astype(np.float32)
-    planes = rng.normal(size=(32, 16)).astype(np.float32)
+    planes = rng.normal(size=(16, 32)).astype(np.float32)
     expect_equal(np.asarray(fn(X, planes)).astype(np.int64),
-                 (X @ planes.T > 0).astype(np.int64), "50 points in 16-D, 32 planes")
+                 (X @ planes >= 0).astype(np.int64), "50 points in 16-D, 32 planes")
     expect_equal(np.asarray(fn(X * 7.0, planes)).astype(np.int64),
                  np.asarray(fn(X, planes)).astype(np.int64), "the same points scaled by 7",
                  "the side of a hyperplane through the origin does not depend on length")
@@ -71,7 +74,7 @@ def check_hamming(fn):
 
     a = np.array([[0b10110000], [0b11111111]], dtype=np.uint8)
     b = np.array([[0b10110000], [0b00000000], [0b10000001]], dtype=np.uint8)
-    expected = np.array([[0, 3, 3], [8, 0, 6]])
+    expected = np.array([[0, 3, 3], [5, 8, 6]])
     got = np.asarray(fn(a, b))
     expect_equal(got.shape, (2, 3), "2 vs 3 one-byte codes (shape)", "(n_a, n_b) distances")
     expect_equal(got.astype(np.int64), expected, "2 vs 3 one-byte codes",
@@ -88,10 +91,10 @@ def check_hamming(fn):
                  "reference self-test")
     expect_equal(np.asarray(fn(a[:1], a[:1])).astype(np.int64), np.array([[0]]),
                  "a code against itself")
-    ones = np.full((1, 16), 255, dtype=np.uint8)
-    zeros = np.zeros((1, 16), dtype=np.uint8)
-    expect_equal(np.asarray(fn(ones, zeros)).astype(np.int64), np.array([[128]]),
-                 "all 128 bits differ", "uint8 arithmetic overflows at 255: sum in a wider "
+    ones = np.full((1, 64), 255, dtype=np.uint8)
+    zeros = np.zeros((1, 64), dtype=np.uint8)
+    expect_equal(np.asarray(fn(ones, zeros)).astype(np.int64), np.array([[512]]),
+                 "all 512 bits differ", "uint8 arithmetic overflows at 255: sum in a wider "
                  "integer type")
 
 
@@ -110,11 +113,12 @@ def check_itq_step(fn):
         fail("200 centred points, 8 bits", "inputs left unchanged", "inputs modified in place")
     expect_equal(R1.shape, (8, 8), "200 centred points, 8 bits (shape)", "R is (bits, bits)")
     expect_close(R1 @ R1.T, np.eye(8), "R_new @ R_new.T", "the new rotation must be orthogonal: "
-                 "R = S @ Wt from the SVD, no singular values in between", atol=1e-6)
+                 "R = U @ Wt from the SVD, no singular values in between", atol=1e-6)
     ref = itq_step(V, R0)
     ref_R = np.asarray(ref[0] if isinstance(ref, tuple) else ref, dtype=np.float64)
     expect_close(R1, ref_R, "200 centred points, 8 bits (vs mmcourse.hashing.itq_step)",
-                 "B = sign(V @ R); U, S, Wt = svd(V.T @ B); R = U @ Wt", rtol=1e-5, atol=1e-6)
+                 "B = sign(V @ R); U, S, Wt = svd(V.T @ B); R = U @ Wt (svd of B.T @ V "
+                 "gives the transpose)", rtol=1e-5, atol=1e-6)
 
     def loss(R):
         B = np.where(V @ R >= 0, 1.0, -1.0)

@@ -15,6 +15,8 @@ from ..check import expect_close, expect_equal, fail, register
 
 #: text→image hit rate@10 ("R@10") the engine must reach on the shapes test split
 R10_FLOOR = 0.75
+#: seconds one text query may take over 50,000 images (generous: shared, noisy CPUs)
+SEARCH_BUDGET_S = 0.5
 
 
 def _unit(x):
@@ -84,7 +86,7 @@ def check_search(cls):
     _same_results(tids, tscores, rids[0], rscores[0], f"search({text!r}, k=5)",
                   "encode the text with self.text_encoder([text]), then search_vectors; "
                   "return the first row")
-    big = _collection(n=20000, d=64, seed=22)
+    big = _collection(n=50000, d=64, seed=22)
     engine = cls(big, fake_text_encoder(64))
     engine.search("warm up", 10)
     times = []
@@ -92,28 +94,29 @@ def check_search(cls):
         t0 = time.perf_counter()
         engine.search(f"query number {i}", 10)
         times.append(time.perf_counter() - t0)
-    if np.median(times) > 0.1:
-        fail("search() over 20,000 images", "an answer within 0.1 s",
+    if np.median(times) > SEARCH_BUDGET_S:
+        fail("search() over 50,000 images", f"an answer within {SEARCH_BUDGET_S} s",
              f"{np.median(times):.3f} s (median of 5)",
              "build the index once in __init__ and use a matrix product or faiss, not a loop")
 
 
-@register("nb07-composed", why="A composed query mixes a text and an image direction, e.g. 'like "
+@register("nb07-composed", why="A composed query mixes an image and a text direction, e.g. 'like "
                               "this picture, but blue'.")
 def check_composed(cls):
     emb = _collection(n=300, d=16, seed=23)
     enc = fake_text_encoder(16)
     engine = cls(emb, enc)
     text = "a green star"
-    for alpha, image_id in ((0.5, 3), (0.0, 10), (1.0, 42), (0.3, 7)):
-        q = _unit((1 - alpha) * enc([text])[0] + alpha * emb[image_id])
+    for weight, image_id in ((0.5, 3), (1.0, 10), (0.0, 42), (0.3, 7)):
+        q = _unit((1 - weight) * emb[image_id] + weight * enc([text])[0])
         rids, rscores = _brute(emb, q[None], 8)
-        case = f"search_composed({text!r}, image_id={image_id}, alpha={alpha}, k=8)"
-        ids, scores = _pair(engine.search_composed(text, image_id, alpha=alpha, k=8), case, (8,))
+        case = f"search_composed({text!r}, image_id={image_id}, weight={weight}, k=8)"
+        ids, scores = _pair(engine.search_composed(text, image_id, weight=weight, k=8), case, (8,))
         _same_results(ids, scores, rids[0], rscores[0], case,
-                      "query = normalise((1 - alpha) * text_vector + alpha * image_vector)")
-    ids, _ = _pair(engine.search_composed(text, 42, alpha=1.0, k=1), "alpha=1.0, k=1", (1,))
-    expect_equal(int(ids[0]), 42, "alpha=1 (pure image query) for image 42, k=1",
+                      "query = normalise((1 - weight) * image_vector + weight * text_vector), both "
+                      "unit vectors")
+    ids, _ = _pair(engine.search_composed(text, 42, weight=0.0, k=1), "weight=0, k=1", (1,))
+    expect_equal(int(ids[0]), 42, "weight=0 (pure image query) for image 42, k=1",
                  "an image is its own nearest neighbour")
 
 

@@ -1,0 +1,135 @@
+"""Tests for mmcourse.plots under the Agg backend: what is drawn, and input validation."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from mmcourse import plots  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture
+def images():
+    return np.random.default_rng(0).integers(0, 255, (5, 8, 8, 3), dtype=np.uint8)
+
+
+def drawn_axes(fig):
+    return [ax for ax in fig.axes if ax.images]
+
+
+def test_show_images_grid_and_titles(images):
+    fig = plots.show_images(images, titles=list("abcde"), ncols=3)
+    assert isinstance(fig, Figure)
+    axes = drawn_axes(fig)
+    assert len(axes) == 5 and len(fig.axes) == 6  # 2 rows x 3 columns
+    assert [ax.get_title() for ax in axes] == list("abcde")
+    np.testing.assert_array_equal(axes[0].images[0].get_array(), images[0])
+    grey = plots.show_images(np.zeros((2, 4, 4)), ncols=8)
+    assert len(grey.axes) == 2  # ncols clipped to the number of images
+    with pytest.raises(ValueError, match="titles"):
+        plots.show_images(images, titles=["only one"])
+    with pytest.raises(ValueError, match="ncols"):
+        plots.show_images(images, ncols=0)
+    with pytest.raises(ValueError, match="images"):
+        plots.show_images(np.zeros((2, 4)))
+
+
+def test_show_search_results_marks_and_scores(images):
+    fig = plots.show_search_results("a red circle", images, [0.9, 0.8, 0.7, 0.6, 0.5],
+                                    relevant=[1, 0, 1, 1, 0], ncols=5)
+    axes = drawn_axes(fig)
+    assert len(axes) == 5
+    titles = [ax.get_title() for ax in axes]
+    assert titles[0].startswith("✓ 1. score 0.900") and titles[1].startswith("✗ 2.")
+    assert axes[1].spines["top"].get_edgecolor()[:3] == pytest.approx(matplotlib.colors.to_rgb("#c62828"))
+    assert any("a red circle" in t.get_text() for ax in fig.axes for t in ax.texts)
+    img_query = plots.show_search_results(images[0], images[1:], np.arange(4.0))
+    assert len(drawn_axes(img_query)) == 5  # the query image + 4 results
+    with pytest.raises(ValueError, match="scores"):
+        plots.show_search_results("q", images, [1.0, 2.0])
+    with pytest.raises(ValueError, match="relevant"):
+        plots.show_search_results("q", images, np.ones(5), relevant=[1, 0])
+
+
+def test_plot_history_forms():
+    hist = {"step": [10, 20, 30], "loss": [3.0, 2.0, 1.5], "val_R@1": [0.1, 0.3, 0.4]}
+    fig = plots.plot_history(hist)
+    assert len(fig.axes) == 2
+    loss_ax, metric_ax = fig.axes
+    np.testing.assert_array_equal(loss_ax.lines[0].get_xdata(), [10, 20, 30])
+    np.testing.assert_array_equal(loss_ax.lines[0].get_ydata(), [3.0, 2.0, 1.5])
+    assert metric_ax.get_legend().get_texts()[0].get_text() == "val_R@1"
+    per_step = [{"loss": 1.0}, {"loss": 0.5}]
+    assert len(plots.plot_history(per_step).axes) == 1
+
+    class KerasHistory:
+        history = {"loss": [1.0, 0.9], "accuracy": [0.5, 0.6]}
+
+    assert len(plots.plot_history(KerasHistory()).axes) == 2
+    with pytest.raises(ValueError, match="history"):
+        plots.plot_history([])
+    with pytest.raises(ValueError, match="x"):
+        plots.plot_history(hist, x="time")
+
+
+def test_plot_pr_curve_overlays_and_validates():
+    from mmcourse.metrics import precision_recall_curve
+
+    rng = np.random.default_rng(0)
+    p, r = precision_recall_curve(rng.random((4, 20)), rng.random((4, 20)) > 0.7)
+    ax = plots.plot_pr_curve(p, r, label="model A")
+    plots.plot_pr_curve(p * 0.5, r, label="model B", ax=ax)
+    assert isinstance(ax, Axes) and len(ax.lines) == 2
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), p)
+    with pytest.raises(ValueError, match="recall"):
+        plots.plot_pr_curve(p, r[:-1])
+    with pytest.raises(ValueError, match="precision"):
+        plots.plot_pr_curve(p + 2, r)
+
+
+def test_plot_tradeoff_annotates_points():
+    ax = plots.plot_tradeoff([1e-3, 1e-2, 1e-1], [0.5, 0.8, 0.99], ["hnsw", "ivf", "flat"],
+                             "query time (s)", "recall@10", logx=True)
+    assert [t.get_text() for t in ax.texts] == ["hnsw", "ivf", "flat"]
+    assert ax.get_xscale() == "log" and ax.get_ylabel() == "recall@10"
+    with pytest.raises(ValueError, match="labels"):
+        plots.plot_tradeoff([1, 2], [1, 2], ["a"], "x", "y")
+    with pytest.raises(ValueError, match="x"):
+        plots.plot_tradeoff([0, 1], [1, 2], ["a", "b"], "x", "y", logx=True)
+
+
+def test_project_2d_pca_matches_scikit_learn_up_to_sign():
+    from sklearn.decomposition import PCA
+
+    X = np.random.default_rng(0).standard_normal((30, 6))
+    ours = plots.project_2d(X, "pca")
+    ref = PCA(2).fit_transform(X)
+    for j in range(2):
+        assert abs(np.corrcoef(ours[:, j], ref[:, j])[0, 1]) == pytest.approx(1.0, abs=1e-8)
+    np.testing.assert_allclose(np.abs(ours), np.abs(ref), atol=1e-8)
+
+
+def test_plot_embedding_2d_colours_by_label():
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (10, 5)), rng.normal(5, 1, (10, 5))])
+    labels = np.array(["a"] * 10 + ["b"] * 10)
+    ax = plots.plot_embedding_2d(X, labels)
+    assert len(ax.collections) == 2
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    ax2 = plots.plot_embedding_2d(X, labels, method="tsne", seed=0)
+    ax3 = plots.plot_embedding_2d(X, labels, method="tsne", seed=0)
+    np.testing.assert_allclose(ax2.collections[0].get_offsets(), ax3.collections[0].get_offsets())
+    with pytest.raises(ValueError, match="labels"):
+        plots.plot_embedding_2d(X, labels[:5])
+    with pytest.raises(ValueError, match="method"):
+        plots.plot_embedding_2d(X, labels, method="umap")
