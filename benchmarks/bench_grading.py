@@ -1,9 +1,9 @@
 """Grading throughput: submissions graded per minute by ``mmcourse grade``.
 
-Grades N copies of a correct submission of one notebook: by default the sample course's
-``01_square`` (kernel start-up dominated), or ``MMCOURSE_BENCH_NOTEBOOK=<solutions/X.ipynb>``
-for a real course notebook. Environment: ``MMCOURSE_BENCH_SUBMISSIONS`` (default 8) and
-``MMCOURSE_BENCH_JOBS`` (default: CPU cores).
+Grades N copies of a correct submission (the solution itself) of one notebook: the course's
+``solutions/00_welcome_and_data.ipynb`` when present, else the sample course's ``01_square``
+(kernel start-up dominated). Environment: ``MMCOURSE_BENCH_NOTEBOOK`` (another notebook),
+``MMCOURSE_BENCH_SUBMISSIONS`` (default 6), ``MMCOURSE_BENCH_JOBS`` (default: CPU cores).
 """
 from __future__ import annotations
 
@@ -15,13 +15,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "sample_course" / "source" / "sample" / "01_square.ipynb"
+COURSE = ROOT / "solutions" / "00_welcome_and_data.ipynb"
 
 
 def main() -> dict:
     from mmcourse.grading import grade_submissions
 
-    notebook = Path(os.environ.get("MMCOURSE_BENCH_NOTEBOOK", SAMPLE))
-    n = int(os.environ.get("MMCOURSE_BENCH_SUBMISSIONS", "8"))
+    notebook = Path(os.environ.get("MMCOURSE_BENCH_NOTEBOOK",
+                                   COURSE if COURSE.is_file() else SAMPLE))
+    n = int(os.environ.get("MMCOURSE_BENCH_SUBMISSIONS", "6"))
     jobs = int(os.environ.get("MMCOURSE_BENCH_JOBS", str(os.cpu_count() or 1)))
     with tempfile.TemporaryDirectory(prefix="mmcourse-bench-grading-") as tmp:
         tmp = Path(tmp)

@@ -55,6 +55,7 @@ def _release(args) -> int:
     report = release(args.source, args.dest, check=args.check)
     for problem in report.problems:
         print(problem, file=sys.stderr)
+    sys.stderr.flush()
     if args.check:
         print("release check: " + ("notebooks are up to date" if report.ok else
                                    f"{len(report.problems)} problem(s)"))
@@ -83,7 +84,7 @@ def _grade(args) -> int:
 def _run(args) -> int:
     from pathlib import Path
 
-    from .grading.runner import format_table, run_one, warm_up
+    from .grading.runner import format_table, run_one, tracks_needed, warm_up
 
     paths = [Path(p) for p in args.notebooks] or sorted(Path(args.source).glob("*.ipynb"))
     if not paths:
@@ -95,7 +96,7 @@ def _run(args) -> int:
         return 1
     rows = []
     if not args.no_warmup:
-        for track in ("torch", "keras"):
+        for track in tracks_needed(paths):
             row = warm_up(track)
             if row is not None:
                 rows.append(row)

@@ -145,29 +145,49 @@ def _history_dict(history) -> dict:
     return out
 
 
-def plot_history(history, x: str | None = None):
+_BOOKKEEPING = ("lr", "learning_rate", "temperature", "seconds", "time", "eval_seconds")
+
+
+def _is_axis(name: str) -> bool:
+    low = name.lower()
+    return "step" in low or "epoch" in low
+
+
+def plot_history(history, x: str | None = None, smooth: int = 1):
     """Training curves: losses on the left axes, every other metric on the right.
 
-    ``history``: ``{"loss": [...], "val_R@1": [...], ...}``, a list of per-step dicts, or a
-    Keras History. ``x`` names the x-axis series (default "step" or "epoch" when present).
-    Series of different lengths are each drawn against their own index. Returns the Figure.
+    ``history``: ``{"loss": [...], "val_R@1": [...], ...}`` (e.g. from ``train_dual_encoder``),
+    a list of per-step dicts, or a Keras History. ``x`` names the x-axis series (default
+    "step" or "epoch" when present); a series of another length is drawn against the
+    step/epoch series of its own length (e.g. ``eval_step`` for validation metrics), else
+    against its index. Bookkeeping series (step counters, seconds, lr, temperature) are not
+    drawn. ``smooth`` > 1 draws a moving average over that many points (noisy per-step
+    losses). Returns the Figure.
     """
     data = _history_dict(history)
+    smooth = check_int(smooth, "smooth", minimum=1)
     if x is None:
         x = next((name for name in ("step", "epoch", "steps", "epochs") if name in data), None)
     elif x not in data:
         raise ValueError(f"x: expected one of the history's series {list(data)}, got {x!r}")
-    xs = data.pop(x) if x else None
-    losses = {k: v for k, v in data.items() if "loss" in k.lower()}
-    others = {k: v for k, v in data.items() if k not in losses and k.lower() not in ("time", "seconds", "lr")}
+    axes_by_len = {len(v): v for k, v in data.items() if _is_axis(k) and k != x}
+    if x:
+        axes_by_len[len(data[x])] = data[x]
+    series = {k: v for k, v in data.items() if not _is_axis(k) and k.lower() not in _BOOKKEEPING}
+    if not series:
+        raise ValueError(f"history: expected a loss or metric series besides {list(data)}")
+    losses = {k: v for k, v in series.items() if "loss" in k.lower()}
+    others = {k: v for k, v in series.items() if k not in losses}
+    groups = [(g, label) for g, label in ((losses, "loss"), (others, "metric" if losses else "value")) if g]
     plt = _plt()
-    ncols = 1 + bool(losses and others)
-    fig, axes = plt.subplots(1, ncols, figsize=(5.5 * ncols, 3.5), squeeze=False)
-    groups = [(losses, "loss"), (others, "metric")] if losses and others else \
-        [(losses or others, "loss" if losses else "metric")]
-    for ax, (series, ylabel) in zip(axes[0], groups):
-        for name, values in series.items():
-            xv = xs if xs is not None and len(xs) == len(values) else np.arange(1, len(values) + 1)
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 3.5), squeeze=False)
+    for ax, (group, ylabel) in zip(axes[0], groups):
+        for name, values in group.items():
+            xv = axes_by_len.get(len(values), np.arange(1, len(values) + 1))
+            if smooth > 1 and len(values) >= smooth:
+                kernel = np.ones(smooth) / smooth
+                values = np.convolve(values, kernel, mode="valid")
+                xv = xv[smooth - 1:]
             ax.plot(xv, values, label=name, marker="." if len(values) < 40 else None)
         ax.set_xlabel(x or "step")
         ax.set_ylabel(ylabel)

@@ -436,10 +436,11 @@ def search_image_to_image(image_index, image_embeddings, dataset=None, *, k: int
 
 def search_image_to_text(image_index, image_embeddings, caption_embeddings, dataset=None, *,
                          k: int = 8, metric: str = "cosine", image_codes=None,
-                         caption_codes=None) -> SearchResult:
+                         caption_codes=None, relevance=None) -> SearchResult:
     """Captions (rows of ``caption_embeddings`` (m, d)) ranked for image ``image_index``.
 
-    Relevance: :func:`image_text_relevance` (captions the image satisfies, on shapes).
+    Relevance: :func:`image_text_relevance` (captions the image satisfies, on shapes), or the
+    precomputed row ``relevance`` (m,) when given (a widget caches the whole matrix once).
     """
     images = _check_items(image_embeddings, "image_embeddings", dataset, _n_images(dataset, image_embeddings))
     caps = _check_captions(caption_embeddings, caption_codes, metric, dataset)
@@ -460,7 +461,13 @@ def search_image_to_text(image_index, image_embeddings, caption_embeddings, data
                 raise QueryError(f"Images are {images.shape[1]}-dimensional but captions are "
                                  f"{caps.shape[1]}-dimensional: not one joint space.")
             scores = score_items(images[q], caps, metric)
-        relevance = image_text_relevance(dataset, q)
+        if relevance is None:
+            relevance = image_text_relevance(dataset, q)
+        else:
+            relevance = np.asarray(relevance, dtype=np.float32)
+            if relevance.shape != scores.shape:
+                raise ValueError(f"relevance: expected shape {scores.shape} (one per caption), "
+                                 f"got {relevance.shape}")
         ids, vals, mets = rank(scores, k, relevance)
     except QueryError as exc:
         return failed(str(exc), "text", metric, f"image #{q}")

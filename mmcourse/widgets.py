@@ -129,7 +129,8 @@ class SearchExplorer:
     direction : one of :data:`DIRECTIONS` (keys or short names "t2i", "i2i", "i2t", "t2t",
         "composed"); default: text → image when the encoder matches the images' dimension,
         else text → text when there is an encoder, else image → image.
-    vocabulary : words the encoder knows (a Vocabulary or a set); default the dataset's words.
+    vocabulary : words the encoder knows (a Vocabulary or a set), used to flag unknown words;
+        default ``text_encoder.vocab`` when it has one, else the dataset's caption words.
     thumb_size : thumbnail size in pixels; ncols : results per row.
 
     Notebook 00 (before any model): ``SearchExplorer(ds, pixels, bow_fn,
@@ -181,7 +182,10 @@ class SearchExplorer:
         self.k = check_int(k, "k", minimum=1, maximum=self.max_k)
         metrics = self.available_metrics
         check_choice(metric, "metric", metrics)
-        self.vocabulary = vocabulary if vocabulary is not None else S.dataset_vocabulary(dataset)
+        if vocabulary is None:  # the encoder's own vocabulary if it exposes one, else the dataset's
+            own = getattr(text_encoder, "vocab", None)
+            vocabulary = own if isinstance(getattr(own, "stoi", None), dict) else S.dataset_vocabulary(dataset)
+        self.vocabulary = vocabulary
         self.ncols = check_int(ncols, "ncols", minimum=1)
         self.thumbs = ThumbnailCache(dataset.images, size=thumb_size)
         self._rng = np.random.default_rng(seed)
@@ -381,6 +385,19 @@ class SearchExplorer:
             self.caption_embeddings = np.concatenate(chunks, axis=0)
         return self.caption_embeddings
 
+    _MAX_CACHED_RELEVANCE = 20_000_000  # entries (80 MB float32) of the caption × image matrix
+
+    def _caption_relevance(self, image_index: int) -> np.ndarray | None:
+        """Relevance (n_captions,) of the captions to one image, from a matrix computed once
+        (structured datasets are slow per image, fast as a whole); None: compute per query."""
+        ds = self.dataset
+        if not getattr(ds, "has_structure", False) or ds.n_captions * ds.n_images > self._MAX_CACHED_RELEVANCE:
+            return None
+        if getattr(self, "_relevance_matrix", None) is None:
+            self._set_status("Computing the caption × image relevance once…")
+            self._relevance_matrix = ds.text_image_relevance(graded=True)  # (m, n)
+        return self._relevance_matrix[:, image_index]
+
     def _caption_codes(self) -> np.ndarray:
         if self.caption_codes is None:
             n_bytes = self.image_codes.shape[1] if self.image_codes is not None else None
@@ -394,16 +411,14 @@ class SearchExplorer:
         ds, text = self.dataset, self.text.value
         kw = dict(k=k, metric=metric)
         try:
+            if metric == "hamming" and self.image_codes is None and mode in ("t2i", "i2i"):
+                raise S.QueryError("No image codes were given: pick another similarity.")
             if mode == "t2i":
                 return S.search_text_to_image(text, self.text_encoder, self.image_embeddings, ds,
                                               image_codes=self.image_codes,
                                               text_codes_fn=self.text_codes_fn,
-                                              vocabulary=self.vocabulary, **kw) \
-                    if (metric != "hamming" or self.image_codes is not None) else \
-                    S.failed("No image codes were given: pick another similarity.")
+                                              vocabulary=self.vocabulary, **kw)
             if mode == "i2i":
-                if metric == "hamming" and self.image_codes is None:
-                    return S.failed("No image codes were given: pick another similarity.")
                 return S.search_image_to_image(self.query_index, self.image_embeddings, ds,
                                                image_codes=self.image_codes, **kw)
             if mode == "composed":
@@ -414,7 +429,8 @@ class SearchExplorer:
             codes = self._caption_codes() if metric == "hamming" else None
             if mode == "i2t":
                 return S.search_image_to_text(self.query_index, self.image_embeddings, caps, ds,
-                                              image_codes=self.image_codes, caption_codes=codes, **kw)
+                                              image_codes=self.image_codes, caption_codes=codes,
+                                              relevance=self._caption_relevance(self.query_index), **kw)
             return S.search_text_to_text(text, self.text_encoder, caps, ds, caption_codes=codes,
                                          text_codes_fn=self.text_codes_fn,
                                          vocabulary=self.vocabulary, **kw)
@@ -546,19 +562,22 @@ class SearchExplorer:
 class DatasetBrowser:
     """Page through a dataset's images with their captions; filter by word, label or split.
 
+    ``per_page`` cards per page, ``ncols`` cards per row (None: as many as the width allows),
+    ``thumb_size`` in pixels, ``max_captions`` captions listed per image.
+
     Each card shows the image, its id, its split (coloured badge) and its captions. Filters
     combine (all must hold); see :func:`mmcourse.search.filter_images`.
     Drive it from code with :meth:`filter` and :meth:`show_page`; :attr:`indices` holds the
     filtered image indices and :attr:`page` the current page (0-based).
     """
 
-    def __init__(self, dataset, per_page: int = 12, ncols: int = 4, thumb_size: int = 96,
+    def __init__(self, dataset, per_page: int = 12, ncols: int | None = None, thumb_size: int = 96,
                  max_captions: int = 5):
         if not hasattr(dataset, "images") or not hasattr(dataset, "captions"):
             raise ValueError(f"dataset: expected a CaptionDataset, got {describe(dataset)}")
         self.dataset = dataset
         self.per_page = check_int(per_page, "per_page", minimum=1)
-        self.ncols = check_int(ncols, "ncols", minimum=1)
+        self.ncols = None if ncols is None else check_int(ncols, "ncols", minimum=1)
         self.max_captions = check_int(max_captions, "max_captions", minimum=0)
         self.thumbs = ThumbnailCache(dataset.images, size=thumb_size)
         self.indices = np.arange(dataset.n_images, dtype=np.int64)
@@ -590,8 +609,9 @@ class DatasetBrowser:
                                                         padding="4px"))
             box.add_class("mm-card")
             self._cards.append({"box": box, "image": image, "text": text})
+        columns = "auto-fill" if self.ncols is None else self.ncols  # auto-fill: as many as fit
         self.grid = W.GridBox([c["box"] for c in self._cards], layout=W.Layout(
-            grid_template_columns=f"repeat({self.ncols}, {w + 240}px)", grid_gap="6px"))
+            grid_template_columns=f"repeat({columns}, {w + 240}px)", grid_gap="6px"))
         self.widget = W.VBox([W.HBox([self.word, self.label, self.split]),
                               W.HBox([self.prev_button, self.next_button, self.page_label]),
                               self.status, self.grid])

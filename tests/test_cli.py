@@ -73,3 +73,9 @@ def test_format_table_marks_failures():
     text = runner.format_table(rows)
     assert "warm-up (torch)" in text and "1/2" in text and "FAILED" in text
     assert text.splitlines()[-1].split() == ["total", "17.5"]
+
+
+def test_tracks_needed_follows_notebook_names():
+    assert runner.tracks_needed(["solutions/01_cnn.ipynb"]) == ["torch"]
+    assert runner.tracks_needed(["solutions/01k_cnn.ipynb"]) == ["keras"]
+    assert runner.tracks_needed(["a/02_x.ipynb", "a/02k_x.ipynb"]) == ["torch", "keras"]

@@ -89,14 +89,18 @@ def test_max_images_and_strict():
 
 
 def test_strict_passes_on_a_clean_file(tmp_path):
-    images = [{"filename": f, "split": s, "sentences": [{"raw": f"a photo of {f}"}]}
-              for f, s in (("a.jpg", "train"), ("c.jpg", "test"))]
+    images = [{"filepath": "images", "filename": f, "split": s,
+               "sentences": [{"raw": f"a photo of {f}"}]} for f, s in (("a.jpg", "train"), ("c.jpg", "test"))]
+    images.append({"filepath": "images", "filename": "b.png", "split": "val",
+                   "sentences": [{"tokens": ["only", "tokens"]}]})  # COCO-style filepath
     path = tmp_path / "dataset_clean.json"
-    path.write_text(json.dumps({"images": images}))
+    path.write_text(json.dumps({"images": images}), encoding="utf-8-sig")  # a BOM is tolerated
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ds = load_karpathy(path, FIX / "karpathy" / "images", image_size=8, strict=True)
-    assert ds.n_images == 2 and ds.info["skipped"] == {}
+        ds = load_karpathy(path, FIX / "karpathy", image_size=8, strict=True)
+    assert ds.n_images == 3 and ds.info["skipped"] == {}
+    assert ds.captions == ["a photo of a.jpg", "a photo of c.jpg", "only tokens"]
+    assert ds.split.tolist() == ["train", "test", "val"]
 
 
 def test_invalid_json_names_the_file():

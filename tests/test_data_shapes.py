@@ -63,9 +63,10 @@ def test_relation_margin_is_strict_enough():
 
 # ---------------------------------------------------------------- property tests
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 100_000))
-def test_every_image_satisfies_its_own_captions(seed):
-    ds = make_shapes(25, seed=seed, cache=False)
+@given(seed=st.integers(0, 100_000), image_size=st.sampled_from((16, 32, 48)))
+def test_every_image_satisfies_its_own_captions(seed, image_size):
+    ds = make_shapes(25, seed=seed, image_size=image_size, cache=False)
+    assert ds.images.shape[1:] == (image_size, image_size, 3)
     for j, m in enumerate(ds.meanings):
         assert satisfies(m, ds.scenes[ds.caption_image[j]]), ds.captions[j]
     rel = ds.text_image_relevance()

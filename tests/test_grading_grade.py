@@ -75,6 +75,12 @@ def batch(tmp_path_factory):
     cell.metadata.nbgrader["grade"] = False
     cell.metadata.nbgrader["points"] = 0
     put("retagged", retag)
+    cheat = "def square_all(xs):\n    return []\n"
+    put("cheat_check", _square_nb(student, square_all=cheat + (
+        "import mmcourse\nimport mmcourse.grading.check as gc\n"
+        "mmcourse.check = gc.check = lambda *args, **kwargs: True")))
+    put("cheat_exc", _square_nb(student, square_all=cheat + (
+        "get_ipython().set_custom_exc((BaseException,), lambda *args, **kwargs: None)")))
     moved = _square_nb(student)
     moved.cells.insert(0, nbformat.v4.new_code_cell("EXTRA = 1  # a cell the student added"))
     put("added_cells", moved)
@@ -109,7 +115,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading-batch")]
 
 def test_one_row_per_submission_and_columns(batch):
     result, table, _ = batch
-    assert len(result.rows) == 21
+    assert len(result.rows) == 23
     header = list(next(iter(table.values())).keys())
     assert header == ["student", "notebook", "s01-square", "s01-square-all", "s01-reflection",
                       "s02-mean", "total", "max", "status", "notes"]
@@ -136,6 +142,11 @@ def test_failure_costs_only_the_affected_cell(batch, student):
 @pytest.mark.parametrize("student", ["warning", "sysexit", "deleted_ok", "added_cells"])
 def test_harmless_variants_keep_full_marks(batch, student):
     assert _points(_row(batch[1], student)) == ("2", "1", "3", "ok")
+
+
+@pytest.mark.parametrize("student", ["cheat_check", "cheat_exc"])
+def test_overriding_check_or_swallowing_errors_does_not_help(batch, student):
+    assert _points(_row(batch[1], student)) == ("2", "0", "2", "ok")
 
 
 def test_loose_file_is_matched_by_grade_ids(batch):
@@ -166,7 +177,7 @@ def test_notes_explain_restored_and_dead_kernels(batch):
 
 def test_feedback_lists_each_cell_without_hidden_test_source(batch):
     result, _, out = batch
-    assert len(result.feedback_paths) == 20
+    assert len(result.feedback_paths) == 22
     text = (out / "feedback" / "hidden.md").read_text()
     assert "| s01-square | 0 / 2 | ✗ failed | AssertionError: square(12) should be 144 |" in text
     assert "| s01-reflection | – / 1 | manual |" in text

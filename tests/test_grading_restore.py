@@ -146,3 +146,18 @@ def test_redact_removes_hidden_test_lines(source):
     text = ("AssertionError: square(12) should be 144\n"
             "----> 2 assert square(12) == 144, \"square(12) should be 144\"")
     assert redact(text, secret) == "AssertionError: square(12) should be 144"
+
+
+def test_harden_code_reloads_the_modules_of_the_checked_ids():
+    from mmcourse.grading import check as chk
+    from mmcourse.grading.harden import harden_code
+
+    course_ids = [gid for gid in chk.known_ids()
+                  if chk._REGISTRY[gid].func.__module__.startswith("mmcourse.grading.checks.")]
+    if not course_ids:
+        pytest.skip("no course checkers registered yet")
+    gid = course_ids[0]
+    module = chk._REGISTRY[gid].func.__module__
+    code = harden_code(f'assert mmcourse.check("{gid}", answer)\nassert mmcourse.check("nope", 1)')
+    assert code.rstrip().endswith(f"_mmcourse_harden([{module!r}])\ndel _mmcourse_harden")
+    compile(code, "<harden>", "exec")

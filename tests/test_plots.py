@@ -78,6 +78,26 @@ def test_plot_history_forms():
     assert len(plots.plot_history(KerasHistory()).axes) == 2
     with pytest.raises(ValueError, match="history"):
         plots.plot_history([])
+    with pytest.raises(ValueError, match="history"):
+        plots.plot_history({"step": [1, 2], "seconds": [0.1, 0.2]})
+    with pytest.raises(ValueError, match="smooth"):
+        plots.plot_history(hist, smooth=0)
+
+
+def test_plot_history_of_train_dual_encoder_shape():
+    """Per-step loss plus validation metrics recorded every few steps (eval_step)."""
+    hist = {"step": list(range(1, 11)), "loss": list(np.linspace(3, 1, 10)), "lr": [1e-3] * 10,
+            "temperature": [0.07] * 10, "seconds": list(np.arange(10) * 0.1),
+            "eval_step": [5, 10], "val_R@10": [0.3, 0.6], "eval_seconds": [0.5, 1.0]}
+    fig = plots.plot_history(hist, smooth=3)
+    loss_ax, metric_ax = fig.axes
+    assert [line.get_label() for line in loss_ax.lines] == ["loss"]
+    np.testing.assert_array_equal(loss_ax.lines[0].get_xdata(), range(3, 11))  # 3-point average
+    np.testing.assert_allclose(loss_ax.lines[0].get_ydata(), np.convolve(hist["loss"], np.ones(3) / 3, "valid"))
+    assert [line.get_label() for line in metric_ax.lines] == ["val_R@10"]
+    np.testing.assert_array_equal(metric_ax.lines[0].get_xdata(), [5, 10])  # against eval_step
+    compare = plots.plot_history({"run A": [1.0, 0.5], "run B": [1.2, 0.7]})
+    assert len(compare.axes) == 1 and len(compare.axes[0].lines) == 2
     with pytest.raises(ValueError, match="x"):
         plots.plot_history(hist, x="time")
 

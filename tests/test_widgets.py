@@ -109,6 +109,9 @@ def test_image_to_text_and_caption_click(ds, engine):
     ex.search_image(3, direction="i2t")
     rows = visible_rows(ex)
     assert ex.result.target == "text" and len(rows) == 5 and not visible(ex)
+    truth = ds.image_text_relevance([3], graded=True)[0]  # the widget caches the whole matrix
+    np.testing.assert_allclose(ex.result.relevance, truth[ex.result.ids])
+    assert "✓" in rows[0]["label"].value or "✗" in rows[0]["label"].value
     j = rows[0]["index"]
     rows[0]["button"].click()
     assert ex.mode == "t2i" and ex.text.value == ds.captions[j] and len(visible(ex)) == 5

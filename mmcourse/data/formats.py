@@ -76,7 +76,7 @@ def _existing_dir(path, name: str) -> Path:
 
 def _read_json(path: Path, name: str):
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8-sig") as fh:
             return json.load(fh)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{name}: {path} is not valid JSON ({exc.msg} at line {exc.lineno}, "
@@ -244,7 +244,7 @@ def load_flickr8k(token_file, image_dir, image_size: int = 64, max_images=None, 
     skips = Skips(path, strict)
     caps: dict[str, list[str]] = {}
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError as exc:
         raise ValueError(f"token_file: {path} is not UTF-8 text ({exc})") from None
     for lineno, line in enumerate(lines, 1):

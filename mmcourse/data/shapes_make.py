@@ -30,9 +30,13 @@ GENERATOR_VERSION = "1"
 N_OBJECTS_P = (0.2, 0.4, 0.4)
 #: caption kinds for scenes with >= 2 objects: one object, all objects, a relation
 KIND_P = {"one": 0.2, "all": 0.3, "relation": 0.5}
+#: detail of one-object captions ("a circle" ... "a small red circle"); with the weights above,
+#: tuned so that about a quarter of test caption strings repeat another image's (as in COCO)
+DETAIL_P = {"shape": 0.06, "colour_shape": 0.38, "size_colour_shape": 0.46, "size_shape": 0.06,
+            "colour": 0.04}
 LABEL_NAMES = [f"{c} {s}" for c in COLOUR_NAMES for s in SHAPES]
-_DETAILS = ("shape", "colour_shape", "size_colour_shape", "size_shape", "colour")
-_DETAIL_CUM = tuple(np.cumsum((0.06, 0.38, 0.46, 0.06, 0.04)).tolist())
+_DETAILS = tuple(DETAIL_P)
+_DETAIL_CUM = tuple(np.cumsum(tuple(DETAIL_P.values())).tolist())
 _N_CUM = tuple(np.cumsum(N_OBJECTS_P).tolist())
 _KINDS = tuple(KIND_P)
 _KIND_CUM = tuple(np.cumsum(tuple(KIND_P.values())).tolist())

@@ -120,7 +120,8 @@ def _grade_matched(row, nb, name, src, timeout, notebook_timeout, memory_mb) -> 
     graded, notes = restore(nb, src)
     with tempfile.TemporaryDirectory(prefix="mmcourse-grade-") as tmp:
         result = run_notebook(graded, tmp, cell_timeout=timeout,
-                              notebook_timeout=notebook_timeout, memory_mb=memory_mb)
+                              notebook_timeout=notebook_timeout, memory_mb=memory_mb,
+                              before_cell=_harden)
     secret = hidden_lines(src)
     by_id = {C.grade_id(c): c for c in result.nb.cells if C.grade_id(c)}
     for s in score_notebook(result.nb, result.outcomes):
@@ -140,6 +141,12 @@ def _grade_matched(row, nb, name, src, timeout, notebook_timeout, memory_mb) -> 
             notes.append(f"{'answer cell ' + gid if gid else f'cell {i + 1}'}: {outcome.summary()}")
     row.notes = [redact(n, secret) for n in notes]
     return row
+
+
+def _harden(cell) -> str | None:
+    from .harden import harden_code
+
+    return harden_code(cell.source) if C.role(cell) == "test" else None
 
 
 def _stdout(cell) -> str:

@@ -136,6 +136,11 @@ class Kernel:
                                      raise_on_iopub_timeout=False,
                                      resources={"metadata": {"path": self.cwd}})
         self.watchdog: _Watchdog | None = None
+        self._reply: dict | None = None
+        self.client.on_cell_executed = self._record_reply
+
+    def _record_reply(self, cell=None, cell_index=None, execute_reply=None, **_):
+        self._reply = execute_reply
 
     async def start(self) -> None:
         client = self.client
@@ -179,13 +184,14 @@ class Kernel:
 
         client, start = self.client, time.monotonic()
         client.timeout = max(1, int(round(timeout)))
-        saved_nb = client.nb
-        if index < 0:  # a private cell: keep it out of the notebook's outputs
+        saved_nb, private = client.nb, index < 0
+        if private:  # keep it out of the notebook's outputs and the kernel's history
             index = 0
             client.nb = nbformat.v4.new_notebook(cells=[cell], metadata=saved_nb.metadata)
+        self._reply = None
         try:
-            await client.async_execute_cell(cell, index, store_history=True)
-            outcome = _from_outputs(cell)
+            await client.async_execute_cell(cell, index, store_history=not private)
+            outcome = _from_outputs(cell, self._reply)
         except CellTimeoutError:
             outcome = CellOutcome(TIMEOUT)
             outcome.restarted = not await self._recover_from_timeout()
@@ -229,19 +235,31 @@ class Kernel:
         return False
 
 
-def _from_outputs(cell) -> CellOutcome:
+def _from_outputs(cell, reply=None) -> CellOutcome:
+    """Outcome from the cell's outputs and the kernel's execute reply (either may show an error).
+
+    The reply matters: a custom IPython exception handler can hide the error output, but the
+    reply still says ``status: error``.
+    """
     stdout = "".join(o.get("text", "") for o in cell.get("outputs", [])
                      if o.get("output_type") == "stream" and o.get("name") == "stdout")
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
             return CellOutcome(ERROR, out.get("ename", ""), out.get("evalue", ""), stdout)
+    content = (reply or {}).get("content", {})
+    if content.get("status") not in (None, "ok"):
+        return CellOutcome(ERROR, content.get("ename", "Error"), content.get("evalue", ""), stdout)
     return CellOutcome(OK, stdout=stdout)
 
 
 async def run_notebook_async(nb, cwd, cell_timeout: float = 60, notebook_timeout: float | None = None,
                              memory_mb: int | None = 4096, env: dict | None = None,
-                             replay: bool = True, on_cell=None) -> RunResult:
-    """Execute ``nb``'s code cells (in place) and return one :class:`CellOutcome` per cell."""
+                             replay: bool = True, on_cell=None, before_cell=None) -> RunResult:
+    """Execute ``nb``'s code cells (in place) and return one :class:`CellOutcome` per cell.
+
+    ``before_cell(cell)`` may return code to run silently (unrecorded) right before ``cell``;
+    ``on_cell(index, outcome)`` is called after each code cell.
+    """
     start = time.monotonic()
     deadline = start + notebook_timeout if notebook_timeout else None
     kernel = Kernel(nb, cwd, memory_mb=memory_mb, env=env)
@@ -257,6 +275,10 @@ async def run_notebook_async(nb, cwd, cell_timeout: float = 60, notebook_timeout
             if left is not None and left <= 0.5:
                 outcomes[i] = CellOutcome(SKIPPED, evalue="not run: notebook time limit reached")
                 continue
+            prelude = before_cell(cell) if before_cell else None
+            if prelude:
+                await kernel.silent(prelude, min(30.0, cell_timeout))
+            left = None if deadline is None else max(0.5, deadline - time.monotonic())
             outcome = await kernel.run_cell(cell, i, min(cell_timeout, left or cell_timeout))
             if outcome.status == TIMEOUT and left is not None and left < cell_timeout:
                 outcome.evalue = f"notebook time limit reached ({notebook_timeout:.0f} s)"

@@ -7,6 +7,7 @@ subprocess ("warm-up" row) so notebook timings measure the notebooks, not first-
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 import tempfile
@@ -37,6 +38,12 @@ class RunRow:
     @property
     def ok(self) -> bool:
         return self.passed == self.total and not self.failures
+
+
+def tracks_needed(paths) -> list[str]:
+    """Framework tracks whose default model the notebooks use: Keras for ``NNk_*``, else torch."""
+    keras = [bool(re.match(r"\d+k_", Path(p).name)) for p in paths]
+    return [t for t, needed in (("torch", not all(keras)), ("keras", any(keras))) if needed]
 
 
 def warm_up(track: str, timeout: float = 600) -> RunRow | None:

@@ -28,6 +28,23 @@ def torch_like_init():
     return keras.initializers.VarianceScaling(1.0 / 3.0, mode="fan_in", distribution="uniform")
 
 
+def torch_like_dense(units: int, fan_in: int, name: str, activation=None):
+    """A Dense layer initialised like ``torch.nn.Linear`` (weights and bias U(±1/√fan_in))."""
+    bound = 1.0 / math.sqrt(fan_in)
+    return keras.layers.Dense(units, activation=activation, name=name,
+                              kernel_initializer=torch_like_init(),
+                              bias_initializer=keras.initializers.RandomUniform(-bound, bound))
+
+
+def torch_like_rnn(kind: str, units: int, return_sequences: bool):
+    """A GRU / LSTM initialised like PyTorch's (every weight and bias U(±1/√units))."""
+    init = keras.initializers.RandomUniform(-1.0 / math.sqrt(units), 1.0 / math.sqrt(units))
+    cls = keras.layers.GRU if kind == "gru" else keras.layers.LSTM
+    extra = {} if kind == "gru" else dict(unit_forget_bias=False)
+    return cls(units, return_sequences=return_sequences, name=kind, kernel_initializer=init,
+               recurrent_initializer=init, bias_initializer=init, **extra)
+
+
 def images_to_tensor(images, name: str = "images") -> tf.Tensor:
     """uint8 images (n, H, W, 3) (greyscale converted) → float32 tensor (n, H, W, 3) in [0, 1]."""
     arr = check_images(images, name)
@@ -95,9 +112,8 @@ class ImageEncoder(keras.Model):
                             keras.layers.ReLU(),
                             keras.layers.MaxPooling2D(2, padding="same")]
         self.pool = keras.layers.GlobalAveragePooling2D()
-        self.head1 = keras.layers.Dense(head_dim, activation="relu", name="head1",
-                                        kernel_initializer=torch_like_init())
-        self.head2 = keras.layers.Dense(embed_dim, name="head2", kernel_initializer=torch_like_init())
+        self.head1 = torch_like_dense(head_dim, channels[-1], "head1", activation="relu")
+        self.head2 = torch_like_dense(embed_dim, head_dim, "head2")
         self.feature_dim = channels[-1]
         self.embed_dim = embed_dim
 
@@ -148,16 +164,11 @@ class TextEncoder(keras.Model):
             vocab_size, word_dim, mask_zero=True, name="embedding",
             embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0))  # as torch
         seqs = pooling != "last"
-        if rnn == "gru":
-            self.rnn = keras.layers.GRU(hidden_dim, return_sequences=seqs, name="gru")
-        elif rnn == "lstm":
-            self.rnn = keras.layers.LSTM(hidden_dim, return_sequences=seqs, name="lstm")
-        else:
-            self.rnn = None
+        self.rnn = None if rnn == "bow" else torch_like_rnn(rnn, hidden_dim, seqs)
         width = 2 * embed_dim if rnn == "bow" else embed_dim
-        self.head1 = keras.layers.Dense(width, activation="relu", name="head1",
-                                        kernel_initializer=torch_like_init())
-        self.head2 = keras.layers.Dense(embed_dim, name="head2", kernel_initializer=torch_like_init())
+        self.head1 = torch_like_dense(width, word_dim if rnn == "bow" else hidden_dim, "head1",
+                                      activation="relu")
+        self.head2 = torch_like_dense(embed_dim, width, "head2")
 
     def call(self, ids, training=False):
         ids = tf.convert_to_tensor(ids)

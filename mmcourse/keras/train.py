@@ -196,7 +196,8 @@ def _make_step(model, opt, loss, margin):
             else:
                 value = vse_hinge_loss(img, txt, margin, hardest=hardest, extra_negatives=extra)
         grads = tape.gradient(value, variables)
-        opt.apply_gradients(zip(grads, variables))
+        # the hinge losses leave the temperature without a gradient: skip it, quietly
+        opt.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
         return value
 
     return step

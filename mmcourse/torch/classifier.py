@@ -63,9 +63,10 @@ def train_attribute_classifier(dataset, steps: int = 300, batch_size: int = 128,
     seed = check_int(seed, "seed", minimum=0)
     if not (isinstance(lr, (int, float)) and lr > 0):
         raise ValueError(f"lr: expected a positive float, got {lr!r}")
+    n_train = int((dataset.split == "train").sum())
+    if n_train < 2:
+        raise ValueError(f"dataset: expected at least 2 images in the 'train' split, got {n_train}")
     train = dataset.subset("train")
-    if train.n_images < 2:
-        raise ValueError(f"dataset: expected at least 2 training images, got {train.n_images}")
     dev = get_device(device)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)

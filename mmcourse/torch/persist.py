@@ -54,7 +54,7 @@ def save_model(model, path) -> Path:
     """Save a DualEncoder (config + weights + vocabulary) or AttributeClassifier to ``path``."""
     path = _check_path(path)
     payload = _payload(model)
-    payload.update(format=FORMAT, format_version=FORMAT_VERSION, torch_version=torch.__version__)
+    payload.update(format=FORMAT, format_version=FORMAT_VERSION, torch_version=str(torch.__version__))
     atomic_torch_save(payload, path)
     return path
 

@@ -39,8 +39,11 @@ def _check_dataset(dataset):
 
     if not isinstance(dataset, CaptionDataset):
         raise ValueError(f"dataset: expected a mmcourse CaptionDataset, got {type(dataset).__name__}")
+    n_train = int((dataset.split == "train").sum())
+    if n_train < 2:
+        raise ValueError(f"dataset: expected at least 2 images in the 'train' split, got {n_train}")
     train = dataset.subset("train")
-    if train.n_images < 2 or train.n_captions < 2:
+    if train.n_captions < 2:
         raise ValueError(f"dataset: expected at least 2 training images with captions, got "
                          f"{train.n_images} images and {train.n_captions} captions in 'train'")
     val = dataset.subset("val") if (dataset.split == "val").any() else None
