@@ -234,7 +234,7 @@ class SearchExplorer:
     def _build(self, metric: str, query: str) -> None:
         W = _widgets()
         self.direction = W.Dropdown(options=list(DIRECTIONS), description="direction",
-                                    layout=W.Layout(width="260px"))
+                                    layout=W.Layout(width="300px"))
         self.metric = W.Dropdown(options=list(self.available_metrics), value=metric,
                                  description="similarity", layout=W.Layout(width="220px"))
         self.k_slider = W.IntSlider(value=self.k, min=1, max=min(self.max_k, self.dataset.n_images),

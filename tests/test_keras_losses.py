@@ -19,50 +19,60 @@ def _logsumexp(a, axis):
     return (m + np.log(np.exp(a - m).sum(axis=axis, keepdims=True))).squeeze(axis)
 
 
-def ref_info_nce(img, txt, t, extra=None):
+def ref_info_nce(img, txt, t, extra=None, fn=None):
     img, txt = img.astype(np.float64), txt.astype(np.float64)
     logits = img @ txt.T / t
     n = len(img)
+    if fn is not None:
+        logits = np.where(fn & ~np.eye(n, dtype=bool), -np.inf, logits)
     i2t = logits if extra is None else np.concatenate([logits, img @ extra.T / t], axis=1)
     ce_i2t = np.mean(_logsumexp(i2t, 1) - i2t[np.arange(n), np.arange(n)])
     ce_t2i = np.mean(_logsumexp(logits.T, 1) - logits.T[np.arange(n), np.arange(n)])
     return 0.5 * (ce_i2t + ce_t2i)
 
 
-def ref_vse(img, txt, margin, hardest, extra=None):
-    """Loop form of the VSE / VSE++ hinge, one pair at a time."""
+def ref_vse(img, txt, margin, hardest, extra=None, fn=None):
+    """Loop form of the VSE / VSE++ hinge, one pair at a time (false negatives give no hinge)."""
     img, txt = img.astype(np.float64), txt.astype(np.float64)
     n, total = len(img), 0.0
+    fn = np.zeros((n, n), bool) if fn is None else fn
     for i in range(n):
         pos = img[i] @ txt[i]
-        cap = [max(0.0, margin + img[i] @ txt[j] - pos) for j in range(n) if j != i]
+        cap = [0.0 if fn[i, j] else max(0.0, margin + img[i] @ txt[j] - pos) for j in range(n) if j != i]
         if extra is not None:
             cap += [max(0.0, margin + img[i] @ e - pos) for e in extra]
-        ims = [max(0.0, margin + img[j] @ txt[i] - pos) for j in range(n) if j != i]
+        ims = [0.0 if fn[j, i] else max(0.0, margin + img[j] @ txt[i] - pos) for j in range(n) if j != i]
         total += (max(cap) + max(ims)) if hardest else (sum(cap) + sum(ims))
     return total / n
 
 
-@settings(max_examples=25, deadline=None)
+def _false_negatives(rng, n, use):
+    return (rng.random((n, n)) < 0.3) if use else None
+
+
+@settings(max_examples=20, deadline=None)
 @given(n=st.integers(2, 9), d=st.integers(1, 8), t=st.floats(0.01, 2.0), seed=st.integers(0, 10**6),
-       n_extra=st.integers(0, 4))
-def test_info_nce_matches_formula(n, d, t, seed, n_extra):
+       n_extra=st.integers(0, 4), use_fn=st.booleans())
+def test_info_nce_matches_formula(n, d, t, seed, n_extra, use_fn):
     rng = np.random.default_rng(seed)
     img, txt = _unit(rng, n, d), _unit(rng, n, d)
     extra = _unit(rng, n_extra, d) if n_extra else None
-    got = float(info_nce_loss(img, txt, t, extra_negatives=extra))
-    assert got == pytest.approx(ref_info_nce(img, txt, t, extra), rel=1e-4, abs=1e-5)
+    fn = _false_negatives(rng, n, use_fn)
+    got = float(info_nce_loss(img, txt, t, extra_negatives=extra, false_negatives=fn))
+    assert got == pytest.approx(ref_info_nce(img, txt, t, extra, fn), rel=1e-4, abs=1e-5)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(n=st.integers(2, 9), d=st.integers(1, 8), margin=st.floats(0.0, 1.0), hardest=st.booleans(),
-       seed=st.integers(0, 10**6), n_extra=st.integers(0, 3))
-def test_vse_matches_formula(n, d, margin, hardest, seed, n_extra):
+       seed=st.integers(0, 10**6), n_extra=st.integers(0, 3), use_fn=st.booleans())
+def test_vse_matches_formula(n, d, margin, hardest, seed, n_extra, use_fn):
     rng = np.random.default_rng(seed)
     img, txt = _unit(rng, n, d), _unit(rng, n, d)
     extra = _unit(rng, n_extra, d) if n_extra else None
-    got = float(vse_hinge_loss(img, txt, margin, hardest=hardest, extra_negatives=extra))
-    assert got == pytest.approx(ref_vse(img, txt, margin, hardest, extra), rel=1e-4, abs=1e-5)
+    fn = _false_negatives(rng, n, use_fn)
+    got = float(vse_hinge_loss(img, txt, margin, hardest=hardest, extra_negatives=extra,
+                               false_negatives=fn))
+    assert got == pytest.approx(ref_vse(img, txt, margin, hardest, extra, fn), rel=1e-4, abs=1e-5)
 
 
 def test_hand_computed_cases():
@@ -97,3 +107,7 @@ def test_bad_inputs(fn):
         fn(a, a, extra_negatives=np.ones((2, 5), np.float32))
     with pytest.raises(ValueError, match="temperature" if fn is info_nce_loss else "margin"):
         fn(a, a, -1.0)
+    with pytest.raises(ValueError, match="false_negatives"):
+        fn(a, a, false_negatives=np.ones((2, 2), bool))
+    with pytest.raises(ValueError, match="false_negatives"):
+        fn(a, a, false_negatives=np.ones((3, 3), np.float32))

@@ -130,6 +130,17 @@ def test_hamming_scores_hand_computed():
         S.as_packed_codes(np.full((2, 8), 0.5))
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 12), st.integers(0, 2**31 - 1))
+def test_hamming_scores_count_differing_bits(n_bytes, n_items, seed):
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 2, (n_items, 8 * n_bytes))
+    packed = S.as_packed_codes(codes)
+    q = int(rng.integers(n_items))
+    np.testing.assert_array_equal(S.score_items(packed[q], packed, "hamming"),
+                                  -(codes != codes[q]).sum(axis=1))
+
+
 def test_rank_ties_by_index_and_exclude():
     ids, vals, mets = S.rank(np.array([0.5, 0.9, 0.5, 0.9, 0.1]), k=4)
     np.testing.assert_array_equal(ids, [1, 3, 0, 2])

@@ -18,29 +18,33 @@ def _log_softmax_at(row, j):
     return row[j] - (m + math.log(sum(math.exp(v - m) for v in row)))
 
 
-def ref_info_nce(img, txt, t, extra=None):
+def ref_info_nce(img, txt, t, extra=None, fn=None):
     n = len(img)
+    keep = lambda i, j: i == j or fn is None or not fn[i][j]  # noqa: E731
     total_i2t = total_t2i = 0.0
     for i in range(n):
-        row = [img[i] @ txt[j] / t for j in range(n)]
+        cols = [j for j in range(n) if keep(i, j)]
+        row = [img[i] @ txt[j] / t for j in cols]
         if extra is not None:
             row += [img[i] @ e / t for e in extra]
-        total_i2t -= _log_softmax_at(row, i)
-        col = [img[j] @ txt[i] / t for j in range(n)]
-        total_t2i -= _log_softmax_at(col, i)
+        total_i2t -= _log_softmax_at(row, cols.index(i))
+        rows = [j for j in range(n) if keep(j, i)]
+        col = [img[j] @ txt[i] / t for j in rows]
+        total_t2i -= _log_softmax_at(col, rows.index(i))
     return 0.5 * (total_i2t + total_t2i) / n
 
 
-def ref_vse(img, txt, margin, hardest, extra=None):
+def ref_vse(img, txt, margin, hardest, extra=None, fn=None):
     n = len(img)
+    neg = lambda i, j: i != j and (fn is None or not fn[i][j])  # noqa: E731
     total = 0.0
     for i in range(n):
         pos = img[i] @ txt[i]
-        c_txt = [max(0.0, margin + img[i] @ txt[j] - pos) for j in range(n) if j != i]
+        c_txt = [max(0.0, margin + img[i] @ txt[j] - pos) for j in range(n) if neg(i, j)]
         if extra is not None:
             c_txt += [max(0.0, margin + img[i] @ e - pos) for e in extra]
-        c_img = [max(0.0, margin + img[j] @ txt[i] - pos) for j in range(n) if j != i]
-        total += (max(c_txt) + max(c_img)) if hardest else (sum(c_txt) + sum(c_img))
+        c_img = [max(0.0, margin + img[j] @ txt[i] - pos) for j in range(n) if neg(j, i)]
+        total += (max(c_txt + [0.0]) + max(c_img + [0.0])) if hardest else (sum(c_txt) + sum(c_img))
     return total / n
 
 
@@ -54,6 +58,24 @@ def test_info_nce_matches_formula(seed, with_extra):
     got = info_nce_loss(torch.tensor(img), torch.tensor(txt), t,
                         extra_negatives=None if extra is None else torch.tensor(extra))
     assert float(got) == pytest.approx(ref_info_nce(img, txt, t, extra), rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_false_negative_mask_matches_formula(seed):
+    rng = np.random.default_rng(20 + seed)
+    n, d = 5, 4
+    img, txt, extra = _unit(rng, n, d), _unit(rng, n, d), _unit(rng, 2, d)
+    fn = rng.random((n, n)) < 0.4
+    fn[0, 1:] = True  # a row where every off-diagonal caption is a false negative
+    np.fill_diagonal(fn, rng.random(n) < 0.5)  # the diagonal is always a positive
+    mask = torch.tensor(fn)
+    got = info_nce_loss(torch.tensor(img), torch.tensor(txt), 0.3, torch.tensor(extra), false_negatives=mask)
+    assert float(got) == pytest.approx(ref_info_nce(img, txt, 0.3, extra, fn), rel=1e-9)
+    for hardest in (False, True):
+        got = vse_hinge_loss(torch.tensor(img), torch.tensor(txt), 0.3, hardest, false_negatives=mask)
+        assert float(got) == pytest.approx(ref_vse(img, txt, 0.3, hardest, None, fn), rel=1e-9, abs=1e-12)
+    with pytest.raises(ValueError, match="false_negatives"):
+        info_nce_loss(torch.tensor(img), torch.tensor(txt), false_negatives=torch.ones(n, n))
 
 
 def test_info_nce_tensor_temperature_gets_gradient():

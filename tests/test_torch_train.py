@@ -142,3 +142,16 @@ def test_short_training_beats_untrained_by_far():
     assert hist["loss"][-1] < hist["loss"][0]
     s = embed_images(trained, test.images) @ embed_texts(trained, test.captions).T
     assert hit_rate_at_k(s, test.image_text_relevance(), k=10) > 0.3
+
+
+def test_digits_train_end_to_end():
+    from mmcourse import load_dataset
+
+    digits = load_dataset("digits")
+    model, hist = train_dual_encoder(digits, steps=3, batch_size=32, progress=False, device="cpu",
+                                     eval_images=50)
+    assert hist["eval_step"] == [1, 2, 3] and len(hist["val_R@10"]) == 3
+    emb = embed_images(model, digits.images[:4])
+    assert emb.shape == (4, 128)
+    with pytest.raises(ValueError, match="hard_negatives"):
+        train_dual_encoder(digits, hard_negatives=True, progress=False)

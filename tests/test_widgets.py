@@ -64,6 +64,7 @@ def test_text_query_renders_k_marked_results(ds, engine):
     feats, enc = engine
     ex = SearchExplorer(ds, feats, enc, k=6)
     assert ex.mode == "t2i" and "Type a query" in ex.status.value
+    assert ex.vocabulary is enc.vocab  # the encoder's own vocabulary flags unknown words
     res = ex.search_text("a red circle")
     cells = visible(ex)
     assert res.ok and len(cells) == 6

@@ -2,7 +2,10 @@
 
 Same formulas as :mod:`mmcourse.torch.losses`. Both take unit-norm embeddings (n, d) and optional
 ``extra_negatives`` (e, d): more captions that match none of the images (e.g. each caption's
-word-swapped twin); they are added as negatives for every image (image→text direction only).
+word-swapped twin); they are added as negatives for every image (image→text direction only),
+and an optional boolean ``false_negatives`` mask (n, n): entry (i, j) True when caption j also
+describes image i (e.g. "a red circle" fits several images of a batch); such pairs are left out
+of the negatives.
 Shape checks happen at trace time, so the losses can be used inside ``tf.function``.
 """
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def _check_pair(img, txt, extra_negatives):
+def _check_pair(img, txt, extra_negatives, false_negatives=None):
     img, txt = tf.convert_to_tensor(img), tf.convert_to_tensor(txt)
     for name, t in (("img", img), ("txt", txt)):
         if len(t.shape) != 2:
@@ -26,18 +29,27 @@ def _check_pair(img, txt, extra_negatives):
             raise ValueError(f"extra_negatives: expected a 2-D tensor (e, {img.shape[1]}), "
                              f"got shape {tuple(extra_negatives.shape)}")
         extra_negatives = tf.cast(extra_negatives, img.dtype)
-    return img, tf.cast(txt, img.dtype), extra_negatives
+    if false_negatives is not None:
+        false_negatives = tf.convert_to_tensor(false_negatives)
+        n = img.shape[0]
+        if false_negatives.dtype != tf.bool or len(false_negatives.shape) != 2 or (
+                n is not None and tuple(false_negatives.shape) not in ((n, n), (None, None))):
+            raise ValueError(f"false_negatives: expected a bool tensor ({n}, {n}), got "
+                             f"{tuple(false_negatives.shape)} {false_negatives.dtype.name}")
+        false_negatives = tf.logical_and(false_negatives, tf.logical_not(
+            tf.cast(tf.eye(tf.shape(false_negatives)[0]), tf.bool)))  # never mask a positive
+    return img, tf.cast(txt, img.dtype), extra_negatives, false_negatives
 
 
-def info_nce_loss(img, txt, temperature=0.07, extra_negatives=None) -> tf.Tensor:
+def info_nce_loss(img, txt, temperature=0.07, extra_negatives=None, false_negatives=None) -> tf.Tensor:
     """Symmetric InfoNCE (CLIP): mean of the image→text and text→image cross-entropies.
 
     logits = img @ txt.T / temperature, shape (n, n); the target of row i is column i.
     ``temperature`` is a float or a scalar tensor (pass ``1 / exp(model.clamped_logit_scale())``
-    to learn it). With ``extra_negatives`` (e, d) the image→text logits get e more columns.
-    Returns a scalar tensor (nats).
+    to learn it). With ``extra_negatives`` (e, d) the image→text logits get e more columns;
+    ``false_negatives`` logits (off the diagonal) are set to −∞. Returns a scalar tensor (nats).
     """
-    img, txt, extra_negatives = _check_pair(img, txt, extra_negatives)
+    img, txt, extra_negatives, false_negatives = _check_pair(img, txt, extra_negatives, false_negatives)
     if isinstance(temperature, (int, float)) and not isinstance(temperature, bool):
         if not temperature > 0:
             raise ValueError(f"temperature: expected a positive float, got {temperature!r}")
@@ -47,6 +59,8 @@ def info_nce_loss(img, txt, temperature=0.07, extra_negatives=None) -> tf.Tensor
             raise ValueError(f"temperature: expected a positive scalar, got shape {tuple(temperature.shape)}")
         temperature = tf.reshape(tf.cast(temperature, img.dtype), ())
     logits = tf.matmul(img, txt, transpose_b=True) / temperature
+    if false_negatives is not None:
+        logits = tf.where(false_negatives, tf.constant(-float("inf"), logits.dtype), logits)
     target = tf.range(tf.shape(img)[0])
     i2t = logits
     if extra_negatives is not None:
@@ -55,20 +69,24 @@ def info_nce_loss(img, txt, temperature=0.07, extra_negatives=None) -> tf.Tensor
     return 0.5 * (tf.reduce_mean(ce(target, i2t)) + tf.reduce_mean(ce(target, tf.transpose(logits))))
 
 
-def vse_hinge_loss(img, txt, margin: float = 0.2, hardest: bool = True, extra_negatives=None) -> tf.Tensor:
+def vse_hinge_loss(img, txt, margin: float = 0.2, hardest: bool = True, extra_negatives=None,
+                   false_negatives=None) -> tf.Tensor:
     """VSE++ triplet loss on cosine similarities s(i, j) = img[i] · txt[j].
 
     For each pair i: caption hinges [margin + s(i, j) − s(i, i)]₊ over negative captions j (and
     extra negatives) plus image hinges [margin + s(j, i) − s(i, i)]₊ over negative images j.
     ``hardest=False`` sums the hinges (VSE0), ``hardest=True`` keeps only the largest of each
     kind (VSE++; collapses from scratch — warm up with the sum). Mean over the batch.
+    ``false_negatives`` pairs contribute no hinge.
     """
-    img, txt, extra_negatives = _check_pair(img, txt, extra_negatives)
+    img, txt, extra_negatives, false_negatives = _check_pair(img, txt, extra_negatives, false_negatives)
     if isinstance(margin, bool) or not (isinstance(margin, (int, float)) and margin >= 0):
         raise ValueError(f"margin: expected a non-negative float, got {margin!r}")
     scores = tf.matmul(img, txt, transpose_b=True)  # (n, n)
     pos = tf.linalg.diag_part(scores)
     off = 1.0 - tf.eye(tf.shape(scores)[0], dtype=scores.dtype)  # 0 on the positives
+    if false_negatives is not None:
+        off = off * (1.0 - tf.cast(false_negatives, scores.dtype))
     cost_txt = tf.nn.relu(margin + scores - pos[:, None]) * off  # row i: captions ranked for image i
     cost_img = tf.nn.relu(margin + scores - pos[None, :]) * off  # column j: images ranked for caption j
     if extra_negatives is not None:

@@ -111,7 +111,8 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
                        epochs: int | None = None, time_budget: float | None = None,
                        batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 1e-4,
                        margin: float = 0.2, hinge_warmup: float = 0.25, seed: int = 0,
-                       hard_negatives: bool = False, progress: bool = True,
+                       hard_negatives: bool = False, mask_false_negatives: bool = True,
+                       progress: bool = True,
                        eval_every: int | None = None, eval_images: int = 500, model=None,
                        min_freq: int = 1, num_threads: int | None = 2, **model_kw):
     """Train a :class:`DualEncoder` on the dataset's "train" split; evaluate on "val".
@@ -125,6 +126,8 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
         follows whichever of steps and time runs out first.
     hard_negatives : add each caption's counterfactual twin (colours or relation swapped, from
         ``mmcourse.data.shapes.hard_negatives``) as an extra negative for its image.
+    mask_false_negatives : where the dataset knows which images a caption describes (shapes,
+        digits), other images of the batch that the caption also fits are not used as negatives.
     eval_every : evaluate every this many steps (default: 5 evaluations) on up to
         ``eval_images`` validation images. model : continue training this model.
     num_threads : TensorFlow threads (applied only if TensorFlow has not run an op yet).
@@ -169,7 +172,8 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
     history = _fit(model, train, val, loss=loss, steps=steps, time_budget=time_budget,
                    batch_size=batch_size, lr=lr, weight_decay=weight_decay, margin=margin,
                    hinge_warmup=hinge_warmup, seed=seed, hard_negatives=hard_negatives,
-                   progress=progress, eval_every=eval_every, eval_images=eval_images)
+                   mask_fn=bool(mask_false_negatives) and train.has_structure, progress=progress,
+                   eval_every=eval_every, eval_images=eval_images)
     return model, history
 
 
@@ -181,20 +185,21 @@ def _make_optimizer(model, lr, weight_decay):
 
 
 def _make_step(model, opt, loss, margin):
-    """A compiled train step ``(x_uint8, ids, neg_ids, use_neg, hardest) -> loss``."""
+    """A compiled train step ``(x_uint8, ids, neg_ids, fn_mask, use_neg, hardest) -> loss``."""
     variables = model.trainable_variables
 
     @tf.function(reduce_retracing=True)
-    def step(x, ids, neg_ids, use_neg: bool, hardest: bool):
+    def step(x, ids, neg_ids, fn_mask, use_neg: bool, hardest: bool):
         with tf.GradientTape() as tape:
             img = model.encode_images(tf.cast(x, tf.float32) / 255.0, training=True)
             txt = model.encode_texts(ids, training=True)
             extra = model.encode_texts(neg_ids, training=True) if use_neg else None
             if loss == "infonce":
                 value = info_nce_loss(img, txt, 1.0 / tf.exp(model.clamped_logit_scale()),
-                                      extra_negatives=extra)
+                                      extra_negatives=extra, false_negatives=fn_mask)
             else:
-                value = vse_hinge_loss(img, txt, margin, hardest=hardest, extra_negatives=extra)
+                value = vse_hinge_loss(img, txt, margin, hardest=hardest, extra_negatives=extra,
+                                       false_negatives=fn_mask)
         grads = tape.gradient(value, variables)
         # the hinge losses leave the temperature without a gradient: skip it, quietly
         opt.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
@@ -204,7 +209,7 @@ def _make_step(model, opt, loss, margin):
 
 
 def _fit(model, train, val, *, loss, steps, time_budget, batch_size, lr, weight_decay, margin,
-         hinge_warmup, seed, hard_negatives, progress, eval_every, eval_images):
+         hinge_warmup, seed, hard_negatives, mask_fn, progress, eval_every, eval_images):
     rng = np.random.default_rng(seed)
     batches = _Batches(train, batch_size, rng)
     neg_rng = np.random.default_rng(seed + 1)
@@ -231,6 +236,9 @@ def _fit(model, train, val, *, loss, steps, time_budget, batch_size, lr, weight_
             cur_lr = lr * lr_factor(frac)
             opt.learning_rate = cur_lr
             img_idx, cap_idx = batches.next()
+            fn_mask = np.zeros((len(img_idx), len(img_idx)), bool)
+            if mask_fn:  # (image i, caption j) True when caption j also fits image i
+                fn_mask = train.text_image_relevance(cap_idx, img_idx, graded=False).T > 0
             neg = no_neg
             if hard_negatives:
                 negs = [t for t in make_negatives(train, cap_idx.tolist(), neg_rng) if t]
@@ -238,7 +246,8 @@ def _fit(model, train, val, *, loss, steps, time_budget, batch_size, lr, weight_
                     neg = tf.constant(_pad_to(model.tokenize(negs, "hard negatives"), width))
             hardest = loss == "vse_hardest" and frac >= hinge_warmup
             value = step_fn(tf.constant(images[img_idx]), tf.constant(all_ids[cap_idx]), neg,
-                            bool(hard_negatives and neg is not no_neg), bool(hardest))
+                            tf.constant(fn_mask), bool(hard_negatives and neg is not no_neg),
+                            bool(hardest))
             history["step"].append(step)
             history["loss"].append(float(value))
             history["temperature"].append(model.temperature)

@@ -2,7 +2,9 @@
 
 Both take unit-norm embeddings (n, d) and optional ``extra_negatives`` (e, d): more captions that
 match none of the images (e.g. each caption's word-swapped twin); they are added as negatives for
-every image (image→text direction only, since they are texts).
+every image (image→text direction only, since they are texts), and an optional boolean
+``false_negatives`` mask (n, n): entry (i, j) True when caption j also describes image i (e.g. "a
+red circle" fits several images of a batch); such pairs are left out of the negatives.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import torch
 from torch.nn import functional as F
 
 
-def _check_pair(img, txt, extra_negatives):
+def _check_pair(img, txt, extra_negatives, false_negatives=None):
     for name, t in (("img", img), ("txt", txt)):
         if not isinstance(t, torch.Tensor) or t.dim() != 2:
             raise ValueError(f"{name}: expected a 2-D tensor (n, d), got "
@@ -26,24 +28,38 @@ def _check_pair(img, txt, extra_negatives):
             got = (tuple(extra_negatives.shape) if isinstance(extra_negatives, torch.Tensor)
                    else type(extra_negatives).__name__)
             raise ValueError(f"extra_negatives: expected a 2-D tensor (e, {img.shape[1]}), got {got}")
+    if false_negatives is not None:
+        n = img.shape[0]
+        if (not isinstance(false_negatives, torch.Tensor) or false_negatives.dtype != torch.bool
+                or false_negatives.shape != (n, n)):
+            got = (f"{tuple(false_negatives.shape)} {false_negatives.dtype}"
+                   if isinstance(false_negatives, torch.Tensor) else type(false_negatives).__name__)
+            raise ValueError(f"false_negatives: expected a bool tensor ({n}, {n}), got {got}")
+
+
+def _off_diagonal(mask: torch.Tensor) -> torch.Tensor:
+    return mask & ~torch.eye(mask.shape[0], dtype=torch.bool, device=mask.device)
 
 
 def info_nce_loss(img: torch.Tensor, txt: torch.Tensor, temperature=0.07,
-                  extra_negatives: torch.Tensor | None = None) -> torch.Tensor:
+                  extra_negatives: torch.Tensor | None = None,
+                  false_negatives: torch.Tensor | None = None) -> torch.Tensor:
     """Symmetric InfoNCE (CLIP): mean of the image→text and text→image cross-entropies.
 
     logits = img @ txt.T / temperature, shape (n, n); the target of row i is column i.
     ``temperature`` is a float or a scalar tensor (pass ``1 / model.clamped_logit_scale().exp()``
-    to learn it). With ``extra_negatives`` (e, d) the image→text logits get e more columns.
-    Returns a scalar tensor (nats).
+    to learn it). With ``extra_negatives`` (e, d) the image→text logits get e more columns;
+    ``false_negatives`` logits (off the diagonal) are set to −∞. Returns a scalar tensor (nats).
     """
-    _check_pair(img, txt, extra_negatives)
+    _check_pair(img, txt, extra_negatives, false_negatives)
     if not isinstance(temperature, torch.Tensor):
         if not (isinstance(temperature, (int, float)) and temperature > 0):
             raise ValueError(f"temperature: expected a positive float, got {temperature!r}")
     elif temperature.numel() != 1 or not bool(temperature.detach() > 0):
         raise ValueError(f"temperature: expected a positive scalar, got {temperature!r}")
     logits = img @ txt.T / temperature
+    if false_negatives is not None:
+        logits = logits.masked_fill(_off_diagonal(false_negatives), float("-inf"))
     target = torch.arange(img.shape[0], device=img.device)
     i2t = logits
     if extra_negatives is not None:
@@ -52,20 +68,24 @@ def info_nce_loss(img: torch.Tensor, txt: torch.Tensor, temperature=0.07,
 
 
 def vse_hinge_loss(img: torch.Tensor, txt: torch.Tensor, margin: float = 0.2, hardest: bool = True,
-                   extra_negatives: torch.Tensor | None = None) -> torch.Tensor:
+                   extra_negatives: torch.Tensor | None = None,
+                   false_negatives: torch.Tensor | None = None) -> torch.Tensor:
     """VSE++ triplet loss on cosine similarities s(i, j) = img[i] · txt[j].
 
     For each pair i: caption hinges [margin + s(i, j) − s(i, i)]₊ over negative captions j (and
     extra negatives) plus image hinges [margin + s(j, i) − s(i, i)]₊ over negative images j.
     ``hardest=False`` sums the hinges (VSE0), ``hardest=True`` keeps only the largest of each
     kind (VSE++; collapses from scratch — warm up with the sum). Mean over the batch.
+    ``false_negatives`` pairs contribute no hinge.
     """
-    _check_pair(img, txt, extra_negatives)
+    _check_pair(img, txt, extra_negatives, false_negatives)
     if not (isinstance(margin, (int, float)) and margin >= 0):
         raise ValueError(f"margin: expected a non-negative float, got {margin!r}")
     scores = img @ txt.T  # (n, n)
     pos = scores.diagonal()
     eye = torch.eye(scores.shape[0], dtype=torch.bool, device=scores.device)
+    if false_negatives is not None:
+        eye = eye | false_negatives
     cost_txt = (margin + scores - pos[:, None]).clamp_min(0).masked_fill(eye, 0)  # per image row
     cost_img = (margin + scores - pos[None, :]).clamp_min(0).masked_fill(eye, 0)  # per caption col
     if extra_negatives is not None:

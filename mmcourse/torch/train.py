@@ -50,6 +50,13 @@ def _check_dataset(dataset):
     return train, val
 
 
+def _has_shapes_meanings(dataset) -> bool:
+    """True when captions carry shapes-scene meanings (needed for counterfactual twins)."""
+    from ..data.shapes_vocab import Meaning
+
+    return bool(dataset.meanings) and isinstance(dataset.meanings[0], Meaning)
+
+
 class _Batches:
     """Seeded sampler: epochs over shuffled training images, one random caption per image."""
 
@@ -106,7 +113,8 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
                        epochs: int | None = None, time_budget: float | None = None,
                        batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 1e-4,
                        margin: float = 0.2, hinge_warmup: float = 0.25, seed: int = 0, device=None,
-                       hard_negatives: bool = False, progress: bool = True,
+                       hard_negatives: bool = False, mask_false_negatives: bool = True,
+                       progress: bool = True,
                        eval_every: int | None = None, eval_images: int = 500, model=None,
                        min_freq: int = 1, num_threads: int | None = None, **model_kw):
     """Train a :class:`DualEncoder` on the dataset's "train" split; evaluate on "val".
@@ -120,6 +128,8 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
         follows whichever of steps and time runs out first.
     hard_negatives : add each caption's counterfactual twin (colours or relation swapped, from
         ``mmcourse.data.shapes.hard_negatives``) as an extra negative for its image.
+    mask_false_negatives : where the dataset knows which images a caption describes (shapes,
+        digits), other images of the batch that the caption also fits are not used as negatives.
     eval_every : evaluate every this many steps (default: 5 evaluations) on up to
         ``eval_images`` validation images. model : continue training this model.
     **model_kw : passed to :class:`DualEncoder` (embed_dim, channels, hidden_dim, ...).
@@ -146,7 +156,7 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
         steps = check_int(epochs, "epochs") * n_batches
     steps = DEFAULT_STEPS if steps is None else check_int(steps, "steps")
     eval_every = max(steps // 5, 1) if eval_every is None else check_int(eval_every, "eval_every")
-    if hard_negatives and not train.has_structure:
+    if hard_negatives and not _has_shapes_meanings(train):
         raise ValueError(f"hard_negatives: expected a dataset with structured captions (shapes), "
                          f"got {dataset.name!r} which has none")
     dev = get_device(device)
@@ -169,6 +179,7 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
         history = _fit(model, train, val, loss=loss, steps=steps, time_budget=time_budget,
                        batch_size=batch_size, lr=lr, weight_decay=weight_decay, margin=margin,
                        hinge_warmup=hinge_warmup, seed=seed, dev=dev, hard_negatives=hard_negatives,
+                       mask_fn=bool(mask_false_negatives) and train.has_structure,
                        progress=progress, eval_every=eval_every, eval_images=eval_images)
     finally:
         torch.set_num_threads(old_threads)
@@ -177,7 +188,7 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
 
 
 def _fit(model, train, val, *, loss, steps, time_budget, batch_size, lr, weight_decay, margin,
-         hinge_warmup, seed, dev, hard_negatives, progress, eval_every, eval_images):
+         hinge_warmup, seed, dev, hard_negatives, mask_fn, progress, eval_every, eval_images):
     rng = np.random.default_rng(seed)
     batches = _Batches(train, batch_size, rng)
     neg_rng = np.random.default_rng(seed + 1)
@@ -215,7 +226,10 @@ def _fit(model, train, val, *, loss, steps, time_budget, batch_size, lr, weight_
             cap_t = torch.from_numpy(cap_idx)
             img_emb = model.encode_images(x)
             txt_emb = model.encode_texts(ids[cap_t.to(dev)], lengths[cap_t])
-            extra = None
+            extra = fn_mask = None
+            if mask_fn:  # (image i, caption j) True when caption j fits image i
+                rel = train.text_image_relevance(cap_idx, img_idx, graded=False)
+                fn_mask = torch.from_numpy(rel.T > 0).to(dev)
             if hard_negatives:
                 negs = [t for t in make_negatives(train, cap_idx.tolist(), neg_rng) if t]
                 if negs:
@@ -223,11 +237,11 @@ def _fit(model, train, val, *, loss, steps, time_budget, batch_size, lr, weight_
                     extra = model.encode_texts(n_ids.to(dev), n_len)
             if loss == "infonce":
                 value = info_nce_loss(img_emb, txt_emb, 1.0 / model.clamped_logit_scale().exp(),
-                                      extra_negatives=extra)
+                                      extra_negatives=extra, false_negatives=fn_mask)
             else:
                 hardest = loss == "vse_hardest" and frac >= hinge_warmup
                 value = vse_hinge_loss(img_emb, txt_emb, margin, hardest=hardest,
-                                       extra_negatives=extra)
+                                       extra_negatives=extra, false_negatives=fn_mask)
             opt.zero_grad(set_to_none=True)
             value.backward()
             opt.step()
