@@ -146,10 +146,20 @@ def test_plot_embedding_2d_colours_by_label():
     ax = plots.plot_embedding_2d(X, labels)
     assert len(ax.collections) == 2
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
-    ax2 = plots.plot_embedding_2d(X, labels, method="tsne", seed=0)
-    ax3 = plots.plot_embedding_2d(X, labels, method="tsne", seed=0)
-    np.testing.assert_allclose(ax2.collections[0].get_offsets(), ax3.collections[0].get_offsets())
     with pytest.raises(ValueError, match="labels"):
         plots.plot_embedding_2d(X, labels[:5])
     with pytest.raises(ValueError, match="method"):
         plots.plot_embedding_2d(X, labels, method="umap")
+
+
+@pytest.mark.slow
+def test_plot_embedding_2d_tsne_is_seeded():
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (10, 5)), rng.normal(5, 1, (10, 5))])
+    labels = np.array(["a"] * 10 + ["b"] * 10)
+    first = plots.plot_embedding_2d(X, labels, method="tsne", seed=0)
+    again = plots.plot_embedding_2d(X, labels, method="tsne", seed=0)
+    np.testing.assert_allclose(first.collections[0].get_offsets(), again.collections[0].get_offsets())
+    # t-SNE keeps the two well-separated clusters apart
+    a, b = (np.asarray(c.get_offsets()) for c in first.collections)
+    assert np.linalg.norm(a.mean(0) - b.mean(0)) > max(a.std(0).max(), b.std(0).max())
