@@ -21,7 +21,7 @@ from .._validation import check_choice, check_int
 #: training parameters per variant (passed to ``train_dual_encoder``), as in mmcourse.torch
 VARIANTS = {
     "default": dict(rnn="gru", loss="infonce", hard_negatives=False),
-    "word_order": dict(rnn="gru", loss="infonce", hard_negatives=True, steps=3000),
+    "word_order": dict(rnn="gru", loss="infonce", hard_negatives=True, steps=2000),
 }
 #: keyword arguments of ``mmcourse.load_dataset`` per dataset
 DATASETS = {"shapes": {}, "digits": {}}
