@@ -111,3 +111,27 @@ def test_bad_inputs(fn):
         fn(a, a, false_negatives=np.ones((2, 2), bool))
     with pytest.raises(ValueError, match="false_negatives"):
         fn(a, a, false_negatives=np.ones((3, 3), np.float32))
+
+
+@pytest.mark.parametrize("direction", ["t2i", "i2t"])
+def test_false_negatives_in_one_direction_only(direction):
+    rng = np.random.default_rng(5)
+    img, txt = _unit(rng, 6, 4), _unit(rng, 6, 4)
+    fn = rng.random((6, 6)) < 0.4
+    got = float(info_nce_loss(img, txt, 0.1, false_negatives=fn, false_negative_directions=direction))
+    logits = img.astype(np.float64) @ txt.T.astype(np.float64) / 0.1
+    masked = np.where(fn & ~np.eye(6, dtype=bool), -np.inf, logits)
+    rows = masked if direction == "i2t" else logits
+    cols = masked if direction == "t2i" else logits
+    ce = lambda a: np.mean(_logsumexp(a, 1) - np.diag(a))  # noqa: E731
+    assert got == pytest.approx(0.5 * (ce(rows) + ce(cols.T)), rel=1e-4)
+    hinge = float(vse_hinge_loss(img, txt, 0.2, hardest=False, false_negatives=fn,
+                                 false_negative_directions=direction))
+    s = img.astype(np.float64) @ txt.T.astype(np.float64)
+    off = ~np.eye(6, dtype=bool)
+    keep = off & ~fn
+    cap = np.maximum(0, 0.2 + s - np.diag(s)[:, None]) * (keep if direction == "i2t" else off)
+    ims = np.maximum(0, 0.2 + s - np.diag(s)[None, :]) * (keep if direction == "t2i" else off)
+    assert hinge == pytest.approx(np.mean(cap.sum(1) + ims.sum(0)), rel=1e-4)
+    with pytest.raises(ValueError, match="false_negative_directions"):
+        info_nce_loss(img, txt, 0.1, false_negatives=fn, false_negative_directions="sideways")

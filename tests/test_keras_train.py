@@ -47,7 +47,9 @@ def test_history_and_embeddings(small):
 
 
 @pytest.mark.parametrize("kw", [dict(loss="vse_hardest", rnn="lstm"), dict(loss="vse", rnn="bow"),
-                                dict(loss="infonce", hard_negatives=True)])
+                                dict(loss="infonce", hard_negatives=True),
+                                dict(loss="infonce", mask_false_negatives=True),
+                                dict(loss="vse", mask_false_negatives=False)])
 def test_other_losses_and_hard_negatives_run(small, kw):
     model, hist = mk.train_dual_encoder(small, steps=3, batch_size=16, progress=False, **kw)
     assert len(hist["loss"]) == 3 and np.all(np.isfinite(hist["loss"]))
@@ -92,6 +94,8 @@ def test_bad_inputs(small):
         mk.train_dual_encoder(small, steps=2, epochs=1)
     with pytest.raises(ValueError, match="lr"):
         mk.train_dual_encoder(small, steps=1, lr=-1.0)
+    with pytest.raises(ValueError, match="mask_false_negatives"):
+        mk.train_dual_encoder(small, steps=1, mask_false_negatives="sometimes")
     with pytest.raises(ValueError, match="model"):
         mk.embed_images("not a model", small.images[:2])
     with pytest.raises(ValueError, match="model"):

@@ -111,7 +111,7 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
                        epochs: int | None = None, time_budget: float | None = None,
                        batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 1e-4,
                        margin: float = 0.2, hinge_warmup: float = 0.25, seed: int = 0,
-                       hard_negatives: bool = False, mask_false_negatives: bool = True,
+                       hard_negatives: bool = False, mask_false_negatives="t2i",
                        progress: bool = True,
                        eval_every: int | None = None, eval_images: int = 500, model=None,
                        min_freq: int = 1, num_threads: int | None = 2, **model_kw):
@@ -127,7 +127,10 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
     hard_negatives : add each caption's counterfactual twin (colours or relation swapped, from
         ``mmcourse.data.shapes.hard_negatives``) as an extra negative for its image.
     mask_false_negatives : where the dataset knows which images a caption describes (shapes,
-        digits), other images of the batch that the caption also fits are not used as negatives.
+        digits), images of the batch that a caption also fits are not used as its negatives:
+        "t2i" (default) when ranking images for a caption only; "both" / True also when ranking
+        captions for an image (mmcourse.torch's choice; it costs image→text recall, see
+        ``mmcourse.keras.losses``); False / None never.
     eval_every : evaluate every this many steps (default: 5 evaluations) on up to
         ``eval_images`` validation images. model : continue training this model.
     num_threads : TensorFlow threads (applied only if TensorFlow has not run an op yet).
@@ -158,6 +161,12 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
     if hard_negatives and not train.has_structure:
         raise ValueError(f"hard_negatives: expected a dataset with structured captions (shapes), "
                          f"got {dataset.name!r} which has none")
+    if mask_false_negatives is True:
+        fn_mode = "both"
+    elif mask_false_negatives is False or mask_false_negatives is None:
+        fn_mode = None
+    else:
+        fn_mode = check_choice(mask_false_negatives, "mask_false_negatives", ("both", "t2i", "i2t"))
     if num_threads is not None:
         limit_threads(check_int(num_threads, "num_threads"))
     seed_everything(seed)
@@ -172,7 +181,7 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
     history = _fit(model, train, val, loss=loss, steps=steps, time_budget=time_budget,
                    batch_size=batch_size, lr=lr, weight_decay=weight_decay, margin=margin,
                    hinge_warmup=hinge_warmup, seed=seed, hard_negatives=hard_negatives,
-                   mask_fn=bool(mask_false_negatives) and train.has_structure, progress=progress,
+                   mask_fn=fn_mode if train.has_structure else None, progress=progress,
                    eval_every=eval_every, eval_images=eval_images)
     return model, history
 
@@ -184,7 +193,7 @@ def _make_optimizer(model, lr, weight_decay):
     return opt
 
 
-def _make_step(model, opt, loss, margin):
+def _make_step(model, opt, loss, margin, fn_mode):
     """A compiled train step ``(x_uint8, ids, neg_ids, fn_mask, use_neg, hardest) -> loss``."""
     variables = model.trainable_variables
 
@@ -196,10 +205,11 @@ def _make_step(model, opt, loss, margin):
             extra = model.encode_texts(neg_ids, training=True) if use_neg else None
             if loss == "infonce":
                 value = info_nce_loss(img, txt, 1.0 / tf.exp(model.clamped_logit_scale()),
-                                      extra_negatives=extra, false_negatives=fn_mask)
+                                      extra_negatives=extra, false_negatives=fn_mask,
+                                      false_negative_directions=fn_mode)
             else:
                 value = vse_hinge_loss(img, txt, margin, hardest=hardest, extra_negatives=extra,
-                                       false_negatives=fn_mask)
+                                       false_negatives=fn_mask, false_negative_directions=fn_mode)
         grads = tape.gradient(value, variables)
         # the hinge losses leave the temperature without a gradient: skip it, quietly
         opt.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
@@ -220,7 +230,7 @@ def _fit(model, train, val, *, loss, steps, time_budget, batch_size, lr, weight_
     if hard_negatives:
         from ..data.shapes import hard_negatives as make_negatives
     opt = _make_optimizer(model, lr, weight_decay)
-    step_fn = _make_step(model, opt, loss, margin)
+    step_fn = _make_step(model, opt, loss, margin, mask_fn or "both")
     no_neg = tf.zeros((1, width), tf.int32)
     history = {k: [] for k in HISTORY_KEYS}
     start = time.perf_counter()
