@@ -3,7 +3,7 @@
 ``build_index(vectors, metric, method, **params)`` returns an :class:`Index` whose
 ``search(queries, k) -> (scores, ids)`` gives (n_queries, k) arrays, best first, with scores that
 are *higher-is-better for every metric* (cosine and inner product as they are, L2 as the negated
-Euclidean distance). Methods: "flat" (exact), "hnsw" (graph; build ``M``, ``efConstruction``,
+Euclidean distance, not squared). Methods: "flat" (exact), "hnsw" (graph; build ``M``, ``efConstruction``,
 search ``efSearch``) and "ivf" (k-means cells; build ``nlist``, search ``nprobe``). Search-time
 parameters can be changed later with :meth:`Index.set_search_params`. Within the returned k,
 equal scores are ordered by lower id (the course's tie policy). faiss pads missing results
@@ -88,6 +88,8 @@ class Index:
                 self.faiss_index.nprobe = value
             self.params[name] = value
         return self
+
+    set_params = set_search_params  # the CORE brief's name for the same thing
 
     def search(self, queries, k: int = 10):
         """The k best items per query, best first; ids -1 (score -inf) pad missing results."""
@@ -221,4 +223,6 @@ def load_index(path):
     meta = json.loads(meta_path.read_text())
     if meta.get("kind") == "binary":
         return BinaryIndex(_faiss().read_index_binary(str(path)))
-    return Index(_faiss().read_index(str(path)), meta["metric"], meta["method"], meta["params"])
+    index = Index(_faiss().read_index(str(path)), meta["metric"], meta["method"], meta["params"])
+    search_params = {k: v for k, v in meta["params"].items() if k in _SEARCH_PARAMS[meta["method"]]}
+    return index.set_search_params(**search_params)  # efSearch / nprobe as they were saved

@@ -113,7 +113,7 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
                        epochs: int | None = None, time_budget: float | None = None,
                        batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 1e-4,
                        margin: float = 0.2, hinge_warmup: float = 0.25, seed: int = 0, device=None,
-                       hard_negatives: bool = False, mask_false_negatives: bool = True,
+                       hard_negatives: bool = False, mask_false_negatives: bool = False,
                        progress: bool = True,
                        eval_every: int | None = None, eval_images: int = 500, model=None,
                        min_freq: int = 1, num_threads: int | None = None, **model_kw):
@@ -130,6 +130,8 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
         ``mmcourse.data.shapes.hard_negatives``) as an extra negative for its image.
     mask_false_negatives : where the dataset knows which images a caption describes (shapes,
         digits), other images of the batch that the caption also fits are not used as negatives.
+        Off by default: it raised text→image mAP (0.61 → 0.65) but broke the image→text protocol
+        (R@10 0.94 → 0.22), since generic captions then outrank an image's own.
     eval_every : evaluate every this many steps (default: 5 evaluations) on up to
         ``eval_images`` validation images. model : continue training this model.
     **model_kw : passed to :class:`DualEncoder` (embed_dim, channels, hidden_dim, ...).
