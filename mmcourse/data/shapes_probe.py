@@ -14,7 +14,7 @@ import numpy as np
 
 from .._validation import check_int, describe
 from .shapes_semantics import satisfies
-from .shapes_text import _RELATION_RE, write_caption
+from .shapes_text import _PREFIX_LIST, _RELATION_RE, parse_caption, write_caption
 from .shapes_vocab import (COLOURS, RELATIONS, SHAPES, SIZES, Description, Meaning,
                            relation_holds_scalar)
 
@@ -106,9 +106,27 @@ def hard_negatives(dataset, caption_indices, rng) -> list:
     out = []
     for j in idx.tolist():
         scene = dataset.scenes[dataset.caption_image[j]]
-        neg, _ = hard_negative_meaning(dataset.meanings[j], scene, rnd)
-        out.append(write_caption(neg, rnd, prefix=False))
+        meaning = dataset.meanings[j]
+        neg, kind = hard_negative_meaning(meaning, scene, rnd)
+        out.append(_same_words_twin(dataset.captions[j], meaning, neg, kind)
+                   or write_caption(neg, rnd, prefix=False))
     return out
+
+
+def _same_words_twin(text: str, pos: Meaning, neg: Meaning, kind: str) -> str | None:
+    """The swapped twin written with exactly the caption's own words, or None.
+
+    A twin with fresh synonyms could be told apart by its words alone; keeping the words makes
+    word ORDER the only difference the text encoder can learn from.
+    """
+    if kind not in ("colour_swap", "argument_swap"):
+        return None
+    prefix = next((p + " " for p in _PREFIX_LIST if text.startswith(p + " ")), "")
+    try:
+        twin = prefix + _twin_text(text[len(prefix):], pos, neg)
+    except (ValueError, IndexError):
+        return None
+    return twin if parse_caption(twin) == neg else None
 
 
 def _probe_pair(scene, kind: str, rnd: random.Random):
