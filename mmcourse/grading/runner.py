@@ -19,8 +19,10 @@ from .cells import read_notebook
 from .kernel import run_notebook
 from .scoring import FAILED, PASSED, score_notebook, totals
 
-WARMUPS = {"torch": "import mmcourse.torch as m; m.load_default_model()",
-           "keras": "import mmcourse.keras as m; m.load_default_model()"}
+# Both cached variants the notebooks load: the default model and the word-order one.
+WARMUPS = {track: (f"import mmcourse.{track} as m; m.load_default_model(progress=False); "
+                   "m.load_default_model(variant='word_order', progress=False)")
+           for track in ("torch", "keras")}
 
 
 @dataclass
@@ -46,7 +48,7 @@ def tracks_needed(paths) -> list[str]:
     return [t for t, needed in (("torch", not all(keras)), ("keras", any(keras))) if needed]
 
 
-def warm_up(track: str, timeout: float = 600) -> RunRow | None:
+def warm_up(track: str, timeout: float = 1200) -> RunRow | None:
     """Build the default-model cache of ``track`` ("torch"/"keras") in a subprocess, timed."""
     if importlib.util.find_spec(track) is None or importlib.util.find_spec(f"mmcourse.{track}") is None:
         return None
