@@ -32,7 +32,7 @@ _MEMORY: dict = {}
 def _sources() -> list[Path]:
     pkg = Path(__file__).resolve().parents[1]
     files = sorted((pkg / "keras").glob("*.py")) + sorted((pkg / "data").glob("*.py"))
-    return files + [p for p in (pkg / "text.py", pkg / "_frameworks.py") if p.is_file()]
+    return files + [p for p in (pkg / "text.py", pkg / "_frameworks.py", pkg / "_training.py") if p.is_file()]
 
 
 def default_model_params(dataset: str = "shapes", variant: str = "default", dataset_kwargs=None,

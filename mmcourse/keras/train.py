@@ -9,7 +9,6 @@ stop and therefore not deterministic.
 """
 from __future__ import annotations
 
-import math
 import time
 
 import keras
@@ -17,6 +16,8 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from .._training import Batches as _Batches, check_dataset as _check_dataset
+from .._training import lr_factor, positive_number as _positive
 from .._validation import check_choice, check_int
 from ._runtime import limit_threads, seed_everything
 from .encoders import RNN_KINDS, DualEncoder
@@ -27,56 +28,6 @@ LOSSES = ("infonce", "vse", "vse_hardest")
 DEFAULT_STEPS = 1500
 HISTORY_KEYS = ("step", "loss", "temperature", "lr", "seconds", "eval_step", "eval_seconds",
                 "val_R@1", "val_R@5", "val_R@10", "val_i2t_R@10")
-
-
-def _positive(value, name):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
-            or not math.isfinite(value):
-        raise ValueError(f"{name}: expected a positive number, got {value!r}")
-    return float(value)
-
-
-def _check_dataset(dataset):
-    from ..data.dataset import CaptionDataset
-
-    if not isinstance(dataset, CaptionDataset):
-        raise ValueError(f"dataset: expected a mmcourse CaptionDataset, got {type(dataset).__name__}")
-    train = dataset.subset("train")
-    if train.n_images < 2 or train.n_captions < 2:
-        raise ValueError(f"dataset: expected at least 2 training images with captions, got "
-                         f"{train.n_images} images and {train.n_captions} captions in 'train'")
-    val = dataset.subset("val") if (dataset.split == "val").any() else None
-    return train, val
-
-
-class _Batches:
-    """Seeded sampler: epochs over shuffled training images, one random caption per image."""
-
-    def __init__(self, dataset, batch_size, rng):
-        caps = dataset.image_captions()
-        self.images = np.array([i for i, c in enumerate(caps) if len(c)], dtype=np.int64)
-        self.caps = caps
-        self.batch_size = min(batch_size, len(self.images))
-        self.rng = rng
-        self._order, self._pos = np.empty(0, np.int64), 0
-
-    def next(self):
-        if self._pos + self.batch_size > len(self._order):
-            self._order, self._pos = self.rng.permutation(self.images), 0
-        img = self._order[self._pos:self._pos + self.batch_size]
-        self._pos += self.batch_size
-        cap = np.array([c[self.rng.integers(len(c))] for c in (self.caps[i] for i in img)])
-        return img, cap
-
-
-def lr_factor(progress: float, warmup: float = 0.03, floor: float = 0.02) -> float:
-    """Linear warm-up over the first 3 % of training, then cosine decay to ``floor`` (× lr)."""
-    if progress < warmup:
-        return max(progress / warmup, 0.05)
-    p = min((progress - warmup) / (1 - warmup), 1.0)
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p))
 
 
 def _evaluator(model, val, max_images, seed):
