@@ -28,7 +28,7 @@ TARGETS = {"t2i_hit@10": 0.95, "t2i_mAP": 0.65, "t2i_NDCG@10": 0.78, "i2t_R@10":
 
 
 def probe_accuracy(model, test, probe) -> float:
-    """Fraction of probe pairs where the satisfied caption outscores its swapped twin."""
+    """Fraction of probe pairs where the satisfied caption outscores its swapped twin (ties 1/2)."""
     import numpy as np
 
     from mmcourse.keras import embed_images, embed_texts
@@ -36,7 +36,9 @@ def probe_accuracy(model, test, probe) -> float:
     img = embed_images(model, test.images[probe["image_index"]])
     pos = (embed_texts(model, probe["positive"]) * img).sum(axis=1)
     neg = (embed_texts(model, probe["negative"]) * img).sum(axis=1)
-    return float(np.mean(pos > neg))
+    # equal scores (bag of words: the same words give the same vector, up to float rounding) are ties: 1/2
+    tie = np.isclose(pos, neg, rtol=0.0, atol=1e-6)
+    return float(np.mean(np.where(tie, 0.5, pos > neg)))
 
 
 def evaluate(model, test, probe=None) -> dict:

@@ -145,3 +145,28 @@ def test_bad_hyperparameters_raise():
         info_nce_loss(a, a, torch.tensor(-1.0))
     with pytest.raises(ValueError, match="margin"):
         vse_hinge_loss(a, a, margin=-0.1)
+
+
+def test_false_negative_directions_mask_only_the_chosen_side():
+    """"t2i" masks a caption's extra matching images only; "i2t" an image's extra captions only."""
+    import torch.nn.functional as F
+
+    from mmcourse.torch.losses import info_nce_loss as loss_fn
+
+    g = torch.Generator().manual_seed(7)
+    img = F.normalize(torch.randn(5, 8, generator=g), dim=1)
+    txt = F.normalize(torch.randn(5, 8, generator=g), dim=1)
+    fn = torch.zeros(5, 5, dtype=torch.bool)
+    fn[0, 1] = True  # caption 1 also describes image 0
+    logits = img @ txt.T / 0.1
+    masked = logits.clone()
+    masked[0, 1] = float("-inf")
+    target = torch.arange(5)
+    ref_t2i = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(masked.T, target))
+    ref_i2t = 0.5 * (F.cross_entropy(masked, target) + F.cross_entropy(logits.T, target))
+    got_t2i = loss_fn(img, txt, 0.1, false_negatives=fn, false_negative_directions="t2i")
+    got_i2t = loss_fn(img, txt, 0.1, false_negatives=fn, false_negative_directions="i2t")
+    assert torch.allclose(got_t2i, ref_t2i, atol=1e-6)
+    assert torch.allclose(got_i2t, ref_i2t, atol=1e-6)
+    with pytest.raises(ValueError, match="false_negative_directions"):
+        loss_fn(img, txt, 0.1, false_negatives=fn, false_negative_directions="sideways")

@@ -4,7 +4,10 @@ Both take unit-norm embeddings (n, d) and optional ``extra_negatives`` (e, d): m
 match none of the images (e.g. each caption's word-swapped twin); they are added as negatives for
 every image (image→text direction only, since they are texts), and an optional boolean
 ``false_negatives`` mask (n, n): entry (i, j) True when caption j also describes image i (e.g. "a
-red circle" fits several images of a batch); such pairs are left out of the negatives.
+red circle" fits several images of a batch); such pairs are left out of the negatives — in both
+directions (``false_negative_directions="both"``) or only when ranking images for a caption
+(``"t2i"``, the training default: masking the image→text direction too lets an image stop
+preferring its own captions over other captions it satisfies, which breaks image→text recall).
 """
 from __future__ import annotations
 
@@ -12,7 +15,10 @@ import torch
 from torch.nn import functional as F
 
 
-def _check_pair(img, txt, extra_negatives, false_negatives=None):
+FN_DIRECTIONS = ("both", "t2i", "i2t")
+
+
+def _check_pair(img, txt, extra_negatives, false_negatives=None, directions="both"):
     for name, t in (("img", img), ("txt", txt)):
         if not isinstance(t, torch.Tensor) or t.dim() != 2:
             raise ValueError(f"{name}: expected a 2-D tensor (n, d), got "
@@ -28,6 +34,9 @@ def _check_pair(img, txt, extra_negatives, false_negatives=None):
             got = (tuple(extra_negatives.shape) if isinstance(extra_negatives, torch.Tensor)
                    else type(extra_negatives).__name__)
             raise ValueError(f"extra_negatives: expected a 2-D tensor (e, {img.shape[1]}), got {got}")
+    if directions not in FN_DIRECTIONS:
+        raise ValueError(f"false_negative_directions: expected one of {FN_DIRECTIONS}, "
+                         f"got {directions!r}")
     if false_negatives is not None:
         n = img.shape[0]
         if (not isinstance(false_negatives, torch.Tensor) or false_negatives.dtype != torch.bool
@@ -43,7 +52,8 @@ def _off_diagonal(mask: torch.Tensor) -> torch.Tensor:
 
 def info_nce_loss(img: torch.Tensor, txt: torch.Tensor, temperature=0.07,
                   extra_negatives: torch.Tensor | None = None,
-                  false_negatives: torch.Tensor | None = None) -> torch.Tensor:
+                  false_negatives: torch.Tensor | None = None,
+                  false_negative_directions: str = "both") -> torch.Tensor:
     """Symmetric InfoNCE (CLIP): mean of the image→text and text→image cross-entropies.
 
     logits = img @ txt.T / temperature, shape (n, n); the target of row i is column i.
@@ -51,25 +61,28 @@ def info_nce_loss(img: torch.Tensor, txt: torch.Tensor, temperature=0.07,
     to learn it). With ``extra_negatives`` (e, d) the image→text logits get e more columns;
     ``false_negatives`` logits (off the diagonal) are set to −∞. Returns a scalar tensor (nats).
     """
-    _check_pair(img, txt, extra_negatives, false_negatives)
+    _check_pair(img, txt, extra_negatives, false_negatives, false_negative_directions)
     if not isinstance(temperature, torch.Tensor):
         if not (isinstance(temperature, (int, float)) and temperature > 0):
             raise ValueError(f"temperature: expected a positive float, got {temperature!r}")
     elif temperature.numel() != 1 or not bool(temperature.detach() > 0):
         raise ValueError(f"temperature: expected a positive scalar, got {temperature!r}")
     logits = img @ txt.T / temperature
+    i2t = t2i = logits
     if false_negatives is not None:
-        logits = logits.masked_fill(_off_diagonal(false_negatives), float("-inf"))
+        masked = logits.masked_fill(_off_diagonal(false_negatives), float("-inf"))
+        i2t = masked if false_negative_directions in ("both", "i2t") else logits
+        t2i = masked if false_negative_directions in ("both", "t2i") else logits
     target = torch.arange(img.shape[0], device=img.device)
-    i2t = logits
     if extra_negatives is not None:
-        i2t = torch.cat([logits, img @ extra_negatives.T / temperature], dim=1)
-    return 0.5 * (F.cross_entropy(i2t, target) + F.cross_entropy(logits.T, target))
+        i2t = torch.cat([i2t, img @ extra_negatives.T / temperature], dim=1)
+    return 0.5 * (F.cross_entropy(i2t, target) + F.cross_entropy(t2i.T, target))
 
 
 def vse_hinge_loss(img: torch.Tensor, txt: torch.Tensor, margin: float = 0.2, hardest: bool = True,
                    extra_negatives: torch.Tensor | None = None,
-                   false_negatives: torch.Tensor | None = None) -> torch.Tensor:
+                   false_negatives: torch.Tensor | None = None,
+                   false_negative_directions: str = "both") -> torch.Tensor:
     """VSE++ triplet loss on cosine similarities s(i, j) = img[i] · txt[j].
 
     For each pair i: caption hinges [margin + s(i, j) − s(i, i)]₊ over negative captions j (and
@@ -78,16 +91,19 @@ def vse_hinge_loss(img: torch.Tensor, txt: torch.Tensor, margin: float = 0.2, ha
     kind (VSE++; collapses from scratch — warm up with the sum). Mean over the batch.
     ``false_negatives`` pairs contribute no hinge.
     """
-    _check_pair(img, txt, extra_negatives, false_negatives)
+    _check_pair(img, txt, extra_negatives, false_negatives, false_negative_directions)
     if not (isinstance(margin, (int, float)) and margin >= 0):
         raise ValueError(f"margin: expected a non-negative float, got {margin!r}")
     scores = img @ txt.T  # (n, n)
     pos = scores.diagonal()
     eye = torch.eye(scores.shape[0], dtype=torch.bool, device=scores.device)
+    off_txt = off_img = eye
     if false_negatives is not None:
-        eye = eye | false_negatives
-    cost_txt = (margin + scores - pos[:, None]).clamp_min(0).masked_fill(eye, 0)  # per image row
-    cost_img = (margin + scores - pos[None, :]).clamp_min(0).masked_fill(eye, 0)  # per caption col
+        masked = eye | false_negatives
+        off_txt = masked if false_negative_directions in ("both", "i2t") else eye
+        off_img = masked if false_negative_directions in ("both", "t2i") else eye
+    cost_txt = (margin + scores - pos[:, None]).clamp_min(0).masked_fill(off_txt, 0)  # per image row
+    cost_img = (margin + scores - pos[None, :]).clamp_min(0).masked_fill(off_img, 0)  # per caption col
     if extra_negatives is not None:
         extra = (margin + img @ extra_negatives.T - pos[:, None]).clamp_min(0)
         cost_txt = torch.cat([cost_txt, extra], dim=1)

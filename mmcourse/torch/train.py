@@ -61,7 +61,7 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
                        epochs: int | None = None, time_budget: float | None = None,
                        batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 1e-4,
                        margin: float = 0.2, hinge_warmup: float = 0.25, seed: int = 0, device=None,
-                       hard_negatives: bool = False, mask_false_negatives: bool = False,
+                       hard_negatives: bool = False, mask_false_negatives=False,
                        progress: bool = True,
                        eval_every: int | None = None, eval_images: int = 500, model=None,
                        min_freq: int = 1, num_threads: int | None = None, **model_kw):
@@ -77,9 +77,10 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
     hard_negatives : add each caption's counterfactual twin (colours or relation swapped, from
         ``mmcourse.data.shapes.hard_negatives``) as an extra negative for its image.
     mask_false_negatives : where the dataset knows which images a caption describes (shapes,
-        digits), other images of the batch that the caption also fits are not used as negatives.
-        Off by default: it raised text→image mAP (0.61 → 0.65) but broke the image→text protocol
-        (R@10 0.94 → 0.22), since generic captions then outrank an image's own.
+        digits), images of the batch that a caption also fits are not used as its negatives:
+        "t2i" when ranking images for a caption only; "both" / True also when ranking captions
+        for an image (it breaks the image→text protocol, since generic captions then outrank an
+        image's own; see ``mmcourse.torch.losses``); False / None (default) never.
     eval_every : evaluate every this many steps (default: 5 evaluations) on up to
         ``eval_images`` validation images. model : continue training this model.
     **model_kw : passed to :class:`DualEncoder` (embed_dim, channels, hidden_dim, ...).
@@ -109,6 +110,12 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
     if hard_negatives and not _has_shapes_meanings(train):
         raise ValueError(f"hard_negatives: expected a dataset with structured captions (shapes), "
                          f"got {dataset.name!r} which has none")
+    if mask_false_negatives is True:
+        fn_mode = "both"
+    elif mask_false_negatives is False or mask_false_negatives is None:
+        fn_mode = None
+    else:
+        fn_mode = check_choice(mask_false_negatives, "mask_false_negatives", ("both", "t2i", "i2t"))
     dev = get_device(device)
 
     old_threads = torch.get_num_threads()
@@ -129,7 +136,7 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
         history = _fit(model, train, val, loss=loss, steps=steps, time_budget=time_budget,
                        batch_size=batch_size, lr=lr, weight_decay=weight_decay, margin=margin,
                        hinge_warmup=hinge_warmup, seed=seed, dev=dev, hard_negatives=hard_negatives,
-                       mask_fn=bool(mask_false_negatives) and train.has_structure,
+                       mask_fn=fn_mode if train.has_structure else None,
                        progress=progress, eval_every=eval_every, eval_images=eval_images)
     finally:
         torch.set_num_threads(old_threads)
@@ -187,11 +194,13 @@ def _fit(model, train, val, *, loss, steps, time_budget, batch_size, lr, weight_
                     extra = model.encode_texts(n_ids.to(dev), n_len)
             if loss == "infonce":
                 value = info_nce_loss(img_emb, txt_emb, 1.0 / model.clamped_logit_scale().exp(),
-                                      extra_negatives=extra, false_negatives=fn_mask)
+                                      extra_negatives=extra, false_negatives=fn_mask,
+                                      false_negative_directions=mask_fn or "both")
             else:
                 hardest = loss == "vse_hardest" and frac >= hinge_warmup
                 value = vse_hinge_loss(img_emb, txt_emb, margin, hardest=hardest,
-                                       extra_negatives=extra, false_negatives=fn_mask)
+                                       extra_negatives=extra, false_negatives=fn_mask,
+                                       false_negative_directions=mask_fn or "both")
             opt.zero_grad(set_to_none=True)
             value.backward()
             opt.step()
