@@ -20,6 +20,20 @@ def positive_number(value, name):
     return float(value)
 
 
+FN_DIRECTIONS = ("both", "t2i", "i2t")
+
+
+def false_negative_mode(value):
+    """The masking direction for ``mask_false_negatives``: True → "both", False/None → None."""
+    from ._validation import check_choice
+
+    if value is True:
+        return "both"
+    if value is False or value is None:
+        return None
+    return check_choice(value, "mask_false_negatives", FN_DIRECTIONS)
+
+
 def check_dataset(dataset):
     """``(train, val)`` subsets of a CaptionDataset, checked to be trainable (val may be None)."""
     from .data.dataset import CaptionDataset

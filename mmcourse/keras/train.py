@@ -17,6 +17,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from .._training import Batches as _Batches, check_dataset as _check_dataset
+from .._training import false_negative_mode as _false_negative_mode
 from .._training import lr_factor, positive_number as _positive
 from .._validation import check_choice, check_int
 from ._runtime import limit_threads, seed_everything
@@ -112,12 +113,7 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
     if hard_negatives and not train.has_structure:
         raise ValueError(f"hard_negatives: expected a dataset with structured captions (shapes), "
                          f"got {dataset.name!r} which has none")
-    if mask_false_negatives is True:
-        fn_mode = "both"
-    elif mask_false_negatives is False or mask_false_negatives is None:
-        fn_mode = None
-    else:
-        fn_mode = check_choice(mask_false_negatives, "mask_false_negatives", ("both", "t2i", "i2t"))
+    fn_mode = _false_negative_mode(mask_false_negatives)
     if num_threads is not None:
         limit_threads(check_int(num_threads, "num_threads"))
     seed_everything(seed)
