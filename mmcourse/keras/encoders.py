@@ -83,8 +83,8 @@ def masked_max(seq: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
 
 
 class ImageEncoder(keras.Model):
-    """Small CNN: [conv3×3 → BatchNorm → ReLU → 2×2 max-pool] per block, global average pooling,
-    a two-layer projection head.
+    """Small CNN: [conv3×3 → 2×2 max-pool → BatchNorm → ReLU] per block, global average pooling,
+    a two-layer projection head (the same design as ``mmcourse.torch.ImageEncoder``).
 
     ``call(x)`` with x float (n, H, W, 3) in [0, 1] → (n, embed_dim), not normalised;
     ``features(x)`` → (n, channels[-1]), the pooled CNN features. Any image size works.
@@ -108,9 +108,9 @@ class ImageEncoder(keras.Model):
         for i, c in enumerate(channels):
             self.blocks += [keras.layers.Conv2D(c, 3, padding="same", use_bias=False, name=f"conv{i}",
                                                 kernel_initializer=torch_like_init()),
+                            keras.layers.MaxPooling2D(2, padding="same"),
                             keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"bn{i}"),
-                            keras.layers.ReLU(),
-                            keras.layers.MaxPooling2D(2, padding="same")]
+                            keras.layers.ReLU()]
         self.pool = keras.layers.GlobalAveragePooling2D()
         self.head1 = torch_like_dense(head_dim, channels[-1], "head1", activation="relu")
         self.head2 = torch_like_dense(embed_dim, head_dim, "head2")

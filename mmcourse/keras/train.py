@@ -80,8 +80,8 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
         ``mmcourse.data.shapes.hard_negatives``) as an extra negative for its image.
     mask_false_negatives : where the dataset knows which images a caption describes (shapes,
         digits), images of the batch that a caption also fits are not used as its negatives:
-        "t2i" (default) when ranking images for a caption only; "both" / True also when ranking
-        captions for an image (mmcourse.torch's choice; it costs image→text recall, see
+        "t2i" (default, as in ``mmcourse.torch``) when ranking images for a caption only; "both" /
+        True also when ranking captions for an image (it costs image→text recall, see
         ``mmcourse.keras.losses``); False / None never.
     eval_every : evaluate every this many steps (default: 5 evaluations) on up to
         ``eval_images`` validation images. model : continue training this model.

@@ -62,7 +62,7 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
                        epochs: int | None = None, time_budget: float | None = None,
                        batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 1e-4,
                        margin: float = 0.2, hinge_warmup: float = 0.25, seed: int = 0, device=None,
-                       hard_negatives: bool = False, mask_false_negatives=False,
+                       hard_negatives: bool = False, mask_false_negatives="t2i",
                        progress: bool = True,
                        eval_every: int | None = None, eval_images: int = 500, model=None,
                        min_freq: int = 1, num_threads: int | None = None, **model_kw):
@@ -79,9 +79,9 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
         ``mmcourse.data.shapes.hard_negatives``) as an extra negative for its image.
     mask_false_negatives : where the dataset knows which images a caption describes (shapes,
         digits), images of the batch that a caption also fits are not used as its negatives:
-        "t2i" when ranking images for a caption only; "both" / True also when ranking captions
-        for an image (it breaks the image→text protocol, since generic captions then outrank an
-        image's own; see ``mmcourse.torch.losses``); False / None (default) never.
+        "t2i" (default) when ranking images for a caption only; "both" / True also when ranking
+        captions for an image (it breaks the image→text protocol, since generic captions then
+        outrank an image's own; see ``mmcourse.torch.losses``); False / None never.
     eval_every : evaluate every this many steps (default: 5 evaluations) on up to
         ``eval_images`` validation images. model : continue training this model.
     **model_kw : passed to :class:`DualEncoder` (embed_dim, channels, hidden_dim, ...).
