@@ -7,14 +7,16 @@ satisfies the caption (hit rate@1/10, mAP; NDCG@10 with graded relevance). Image
 standard protocol (hit if one of the image's own 5 captions is in the top K). Word-order probe:
 fraction of pairs where the satisfied caption outscores its swapped twin (bag of words: 0.5 by
 construction). Models are trained fresh (not from the cache) with the parameters of
-``mmcourse.torch.pretrained.VARIANTS``, under a wall-clock guard (60 s default, 120 s word order);
-the "limit" column says which stopped training. Digits: text→image mAP (relevant = same digit).
+``mmcourse.torch.pretrained.VARIANTS`` — the very models the notebooks load — for their full step
+count, with no wall-clock stop: a clock-driven stop would make the learning-rate schedule, and so
+the figures, depend on the machine's load. The targets then check the training time against the
+budget (60 s default, 120 s word order). Digits: text→image mAP (relevant = same digit).
 """
 from __future__ import annotations
 
 import time
 
-#: (name, dataset, training arguments, time guard in s)
+#: (name, dataset, training arguments, time budget in s)
 CONFIGS = (
     ("gru infonce (default)", "shapes", dict(variant="default"), 60),
     ("bow infonce", "shapes", dict(variant="default", rnn="bow"), 60),
@@ -82,12 +84,13 @@ def main(configs=CONFIGS) -> dict:
             kw = dict(kw)
             params = default_model_params(dataset, kw.pop("variant"), **kw)["train"]
             t0, c0 = time.perf_counter(), time.process_time()
-            model, hist = mt.train_dual_encoder(d, progress=False, time_budget=guard, **params)
+            model, hist = mt.train_dual_encoder(d, progress=False, **params)
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             steps, train_s = hist["step"][-1], hist["seconds"][-1]
             limit = "time" if steps < params.get("steps", mt.DEFAULT_STEPS) else "steps"
             r = evaluate(model, test, probe)
-            r.update(train_s=train_s, total_s=wall, cpu_s=cpu, steps=steps, steps_per_s=steps / train_s)
+            r.update(train_s=train_s, total_s=wall, cpu_s=cpu, steps=steps, steps_per_s=steps / train_s,
+                     budget_s=guard)
             results[name] = r
             print(f"{name:36s} {train_s:7.1f} {cpu:6.1f} {steps:6d} {steps / train_s:7.1f} {limit:>5s} "
                   f"{r['t2i_hit@1']:9.3f} {r['t2i_hit@10']:6.3f} {r['t2i_mAP']:6.3f} "
@@ -105,11 +108,13 @@ def _print_targets(results) -> None:
         for key, target in TARGETS.items():
             ok = "PASS" if default[key] >= target else "FAIL"
             print(f"target default {key} >= {target}: {default[key]:.3f} {ok}")
-        print(f"(default trained {default['train_s']:.1f} s; budget 60 s)")
+        ok = "PASS" if default["train_s"] <= default["budget_s"] else "FAIL"
+        print(f"target default training <= {default['budget_s']} s: {default['train_s']:.1f} s {ok}")
     wo = results.get("gru + hard negatives (word_order)")
     if wo:
-        ok = "PASS" if wo["probe"] >= 0.90 and wo["train_s"] <= 120 else "FAIL"
-        print(f"target word_order probe >= 0.90 within 120 s: {wo['probe']:.3f} in {wo['train_s']:.1f} s {ok}")
+        ok = "PASS" if wo["probe"] >= 0.90 and wo["train_s"] <= wo["budget_s"] else "FAIL"
+        print(f"target word_order probe >= 0.90 within {wo['budget_s']} s: {wo['probe']:.3f} in "
+              f"{wo['train_s']:.1f} s {ok}")
 
 
 if __name__ == "__main__":
