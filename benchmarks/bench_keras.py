@@ -12,8 +12,8 @@ Models are trained fresh (not from the cache) with the parameters of
 (the parity target compares the two tracks in the same time); the "limit" column says whether
 steps or the guard stopped training. Rows stopped by the clock follow a time-driven learning-rate
 schedule, so they vary a little with the machine's load; the "no time guard" row is the cached
-default model itself (deterministic), and shows the quality per step. Run it in its own process: TensorFlow's thread limit (2) only applies
-before TensorFlow's first operation.
+default model itself (deterministic), and shows the quality per step. Run it in its own process:
+TensorFlow's thread limit (2) only applies before TensorFlow's first operation.
 """
 from __future__ import annotations
 

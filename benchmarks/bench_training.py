@@ -74,7 +74,7 @@ def main(configs=CONFIGS) -> dict:
                 f"{'i2t R@1':>7s} {'R@10':>6s} {'probe':>6s}")
         print(head)
         print("-" * len(head))
-        for name, dataset, kw, guard in configs:
+        for name, dataset, kw, budget in configs:
             if dataset not in data:
                 d = mmcourse.load_dataset(dataset)
                 test = d.subset("test")
@@ -90,7 +90,7 @@ def main(configs=CONFIGS) -> dict:
             limit = "time" if steps < params.get("steps", mt.DEFAULT_STEPS) else "steps"
             r = evaluate(model, test, probe)
             r.update(train_s=train_s, total_s=wall, cpu_s=cpu, steps=steps, steps_per_s=steps / train_s,
-                     budget_s=guard)
+                     budget_s=budget)
             results[name] = r
             print(f"{name:36s} {train_s:7.1f} {cpu:6.1f} {steps:6d} {steps / train_s:7.1f} {limit:>5s} "
                   f"{r['t2i_hit@1']:9.3f} {r['t2i_hit@10']:6.3f} {r['t2i_mAP']:6.3f} "
