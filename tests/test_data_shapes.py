@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from mmcourse.data import shapes
 from mmcourse.data.shapes import (COLOURS, RELATION_MARGIN, RELATIONS, SHAPES, SIZES, Description,
                                   Meaning, SceneObject, hard_negatives, parse_caption, relevance,
-                                  relevance_matrix, satisfies, word_order_probe)
+                                  relevance_matrix, satisfies, scene_twins,
+                                  word_order_probe)
 from mmcourse.data.shapes_make import make_shapes
 from mmcourse.data.shapes_render import box_size, shape_masks
 
@@ -263,6 +264,28 @@ def test_word_order_probe_pairs_are_valid(test_split):
             assert [d.shape for d in mn.objects] == [d.shape for d in mp.objects]
     again = word_order_probe(test_split, n_pairs=500, seed=0)
     assert again["positive"] == probe["positive"]
+
+
+def test_scene_twins_are_satisfied_unsatisfied_same_word_pairs(small):
+    idx = np.arange(small.n_images)
+    rows, pos, neg = scene_twins(small, idx, np.random.default_rng(0), argument_share=0.7)
+    assert rows.dtype == np.int64 and len(rows) == len(pos) == len(neg) > 0
+    multi = [r for r in idx if len(small.scenes[r]) >= 2]
+    assert set(rows.tolist()) <= set(multi) and len(rows) >= 0.9 * len(multi)
+    n_arg = 0
+    for r, p, n in zip(rows, pos, neg):
+        mp, mn = parse_caption(p), parse_caption(n)
+        assert mp.relation is not None and mn.relation == mp.relation
+        assert satisfies(mp, small.scenes[r]) and not satisfies(mn, small.scenes[r])
+        assert sorted(p.split()) == sorted(n.split()), (p, n)
+        n_arg += mn.objects == (mp.objects[1], mp.objects[0])
+    assert 0.5 < n_arg / len(rows) < 0.9  # about argument_share of the pairs swap the arguments
+    again = scene_twins(small, idx, np.random.default_rng(0), argument_share=0.7)
+    assert again[1] == pos and again[2] == neg
+    with pytest.raises(ValueError, match="image_indices"):
+        scene_twins(small, [small.n_images], 0)
+    with pytest.raises(ValueError, match="argument_share"):
+        scene_twins(small, [0], 0, argument_share=1.5)
 
 
 def test_word_order_probe_warns_when_short(small):

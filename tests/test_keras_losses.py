@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 tf = pytest.importorskip("tensorflow")
-from mmcourse.keras import info_nce_loss, vse_hinge_loss  # noqa: E402
+from mmcourse.keras import info_nce_loss, twin_loss, vse_hinge_loss  # noqa: E402
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings, strategies as st  # noqa: E402
@@ -135,3 +135,16 @@ def test_false_negatives_in_one_direction_only(direction):
     assert hinge == pytest.approx(np.mean(cap.sum(1) + ims.sum(0)), rel=1e-4)
     with pytest.raises(ValueError, match="false_negative_directions"):
         info_nce_loss(img, txt, 0.1, false_negatives=fn, false_negative_directions="sideways")
+
+
+@settings(max_examples=20, deadline=None)
+@given(p=st.integers(1, 9), d=st.integers(1, 8), t=st.floats(0.01, 2.0), seed=st.integers(0, 10**6))
+def test_twin_loss_matches_formula(p, d, t, seed):
+    rng = np.random.default_rng(seed)
+    img, pos, neg = _unit(rng, p, d), _unit(rng, p, d), _unit(rng, p, d)
+    margin = ((img * neg).sum(1) - (img * pos).sum(1)).astype(np.float64) / t
+    ref = np.mean(np.logaddexp(0.0, margin))  # −log σ((s⁺ − s⁻)/t)
+    assert float(twin_loss(img, pos, neg, t)) == pytest.approx(ref, rel=1e-4, abs=1e-5)
+    assert float(twin_loss(img, pos, pos, t)) == pytest.approx(np.log(2.0), rel=1e-5)
+    with pytest.raises(ValueError, match="positive"):
+        twin_loss(img, pos[:, :1] if d > 1 else pos[None], neg, t)

@@ -48,6 +48,8 @@ def test_history_and_embeddings(small):
 
 @pytest.mark.parametrize("kw", [dict(loss="vse_hardest", rnn="lstm"), dict(loss="vse", rnn="bow"),
                                 dict(loss="infonce", hard_negatives=True),
+                                dict(loss="infonce", scene_twins=8, twin_weight=2.0),
+                                dict(loss="vse", hard_negatives=True, scene_twins=16),
                                 dict(loss="infonce", mask_false_negatives=True),
                                 dict(loss="vse", mask_false_negatives=False)])
 def test_other_losses_and_hard_negatives_run(small, kw):
@@ -96,6 +98,10 @@ def test_bad_inputs(small):
         mk.train_dual_encoder(small, steps=1, lr=-1.0)
     with pytest.raises(ValueError, match="mask_false_negatives"):
         mk.train_dual_encoder(small, steps=1, mask_false_negatives="sometimes")
+    with pytest.raises(ValueError, match="scene_twins"):
+        mk.train_dual_encoder(small, steps=1, scene_twins=1.5)
+    with pytest.raises(ValueError, match="twin_weight"):
+        mk.train_dual_encoder(small, steps=1, scene_twins=4, twin_weight=-1)
     with pytest.raises(ValueError, match="model"):
         mk.embed_images("not a model", small.images[:2])
     with pytest.raises(ValueError, match="model"):

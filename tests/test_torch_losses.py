@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from mmcourse.torch import info_nce_loss, vse_hinge_loss  # noqa: E402
+from mmcourse.torch import info_nce_loss, twin_loss, vse_hinge_loss  # noqa: E402
 
 
 def _unit(rng, n, d):
@@ -170,3 +170,19 @@ def test_false_negative_directions_mask_only_the_chosen_side():
     assert torch.allclose(got_i2t, ref_i2t, atol=1e-6)
     with pytest.raises(ValueError, match="false_negative_directions"):
         loss_fn(img, txt, 0.1, false_negatives=fn, false_negative_directions="sideways")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_twin_loss_matches_formula(seed):
+    rng = np.random.default_rng(30 + seed)
+    p, d, t = 1 + seed, 4, [0.07, 0.5, 1.0, 0.2][seed]
+    img, pos, neg = _unit(rng, p, d), _unit(rng, p, d), _unit(rng, p, d)
+    ref = sum(-math.log(1 / (1 + math.exp(-(img[k] @ pos[k] - img[k] @ neg[k]) / t)))
+              for k in range(p)) / p
+    got = twin_loss(torch.tensor(img), torch.tensor(pos), torch.tensor(neg), t)
+    assert float(got) == pytest.approx(ref, rel=1e-9)
+    # a twin embedded exactly like its positive: the two captions are a coin flip, log 2
+    same = twin_loss(torch.tensor(img), torch.tensor(pos), torch.tensor(pos), t)
+    assert float(same) == pytest.approx(math.log(2))
+    with pytest.raises(ValueError, match="negative"):
+        twin_loss(torch.tensor(img), torch.tensor(pos), torch.tensor(neg[:, :2]))

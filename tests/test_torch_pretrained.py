@@ -53,7 +53,7 @@ def test_default_model_is_cached_and_invalidated(tmp_path, monkeypatch):
     other = dict(TINY, steps=4)
     assert load_default_model("shapes", cache_dir=tmp_path, **other) is not first and len(calls) == 2
     load_default_model("shapes", variant="word_order", cache_dir=tmp_path, **TINY)
-    assert len(calls) == 3 and calls[-1]["hard_negatives"] is True
+    assert len(calls) == 3 and calls[-1]["scene_twins"] > 0
     extra = tmp_path / "fake_source.py"
     extra.write_text("x = 1\n")
     monkeypatch.setattr(pretrained, "_sources", lambda: [extra])

@@ -53,6 +53,17 @@ def test_every_encoder_and_loss_trains(tiny, rnn, loss):
     assert model.config["rnn"] == rnn and all(np.isfinite(hist["loss"]))
 
 
+def test_scene_twins_add_the_twin_loss(tiny):
+    base, hb = train_dual_encoder(tiny, seed=5, **FAST)
+    model, hist = train_dual_encoder(tiny, seed=5, scene_twins=8, twin_weight=2.0, **FAST)
+    again, ha = train_dual_encoder(tiny, seed=5, scene_twins=8, twin_weight=2.0, **FAST)
+    assert hist["loss"] == ha["loss"] and all(np.isfinite(hist["loss"]))
+    # step 1 sees the same weights and batch: the difference is 2 × the twin loss (≈ 2 log 2)
+    assert 0.5 < hist["loss"][0] - hb["loss"][0] < 4.0
+    np.testing.assert_array_equal(embed_texts(model, tiny.captions[:5]),
+                                  embed_texts(again, tiny.captions[:5]))
+
+
 def test_epochs_and_time_budget(tiny):
     _, hist = train_dual_encoder(tiny, epochs=2, batch_size=40, progress=False, device="cpu")
     assert hist["step"][-1] == 2 * (120 // 40)
@@ -99,7 +110,8 @@ def test_bad_training_arguments(tiny):
     cases = [(dict(loss="triplet"), "loss"), (dict(rnn="cnn"), "rnn"), (dict(steps=0), "steps"),
              (dict(steps=3, epochs=1), "steps"), (dict(lr=0), "lr"), (dict(batch_size=1), "batch_size"),
              (dict(time_budget=-1), "time_budget"), (dict(device="tpu"), "device"),
-             (dict(hinge_warmup=1.5), "hinge_warmup")]
+             (dict(hinge_warmup=1.5), "hinge_warmup"), (dict(scene_twins=-1), "scene_twins"),
+             (dict(scene_twins=4, twin_weight=0), "twin_weight")]
     for kw, name in cases:
         with pytest.raises(ValueError, match=name):
             train_dual_encoder(tiny, progress=False, **kw)
@@ -107,6 +119,8 @@ def test_bad_training_arguments(tiny):
         train_dual_encoder(tiny.images, progress=False)
     with pytest.raises(ValueError, match="hard_negatives"):
         train_dual_encoder(plain, hard_negatives=True, progress=False)
+    with pytest.raises(ValueError, match="scene_twins"):
+        train_dual_encoder(plain, scene_twins=8, progress=False)
     with pytest.raises(ValueError, match="dataset"):
         train_dual_encoder(tiny.subset("test"), progress=False)  # no training images
 

@@ -208,3 +208,41 @@ def _twin_text(positive: str, pos: Meaning, neg: Meaning) -> str:
 def _split_relation(text: str) -> tuple:
     left, phrase, right = _RELATION_RE.split(f" {text} ", maxsplit=1)
     return left.strip(), phrase, right.strip()
+
+
+def scene_twins(dataset, image_indices, rng, argument_share: float = 0.7) -> tuple:
+    """Relational caption pairs built from the scenes: ``(rows, positives, negatives)``.
+
+    For each image (a row of ``image_indices``) with two or more objects, a caption its scene
+    satisfies and its same-words twin it does not — the two arguments of the relation swapped
+    (with probability ``argument_share``) or their colours swapped — as in
+    :func:`word_order_probe`. ``rows`` (int64 (p,)) are the positions in ``image_indices`` that
+    got a pair (images with one object get none). Used as training hard negatives.
+    """
+    _structured(dataset)
+    idx = np.atleast_1d(np.asarray(image_indices))
+    if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
+        raise ValueError(f"image_indices: expected a 1-D array of integer image indices, "
+                         f"got {describe(image_indices)}")
+    if idx.size and (idx.min() < 0 or idx.max() >= dataset.n_images):
+        raise ValueError(f"image_indices: expected indices in [0, {dataset.n_images - 1}], "
+                         f"got range [{idx.min()}, {idx.max()}]")
+    if isinstance(argument_share, bool) or not isinstance(argument_share, (int, float)) \
+            or not 0 <= argument_share <= 1:
+        raise ValueError(f"argument_share: expected a fraction in [0, 1], got {argument_share!r}")
+    rnd = _as_random(rng)
+    rows, positives, negatives = [], [], []
+    for r, i in enumerate(idx.tolist()):
+        scene = dataset.scenes[i]
+        if len(scene) < 2:
+            continue
+        first = "argument_swap" if rnd.random() < argument_share else "colour_swap"
+        other = "colour_swap" if first == "argument_swap" else "argument_swap"
+        pair = _probe_pair(scene, first, rnd) or _probe_pair(scene, other, rnd)
+        if pair is None:
+            continue
+        text = write_caption(pair[0], rnd, prefix=False)
+        rows.append(r)
+        positives.append(text)
+        negatives.append(_twin_text(text, pair[0], pair[1]))
+    return np.asarray(rows, dtype=np.int64), positives, negatives

@@ -19,7 +19,7 @@ from .classifier import AttributeClassifier, extract_features, train_attribute_c
 from .embed import embed_images, embed_texts, make_text_encoder_fn  # noqa: E402
 from .encoders import (DualEncoder, ImageEncoder, TextEncoder, count_parameters,  # noqa: E402
                        images_to_tensor, masked_mean)
-from .losses import info_nce_loss, vse_hinge_loss  # noqa: E402
+from .losses import info_nce_loss, twin_loss, vse_hinge_loss  # noqa: E402
 from .persist import clone_model, load_model, save_model  # noqa: E402
 from .pretrained import (default_model_path, load_default_model, load_pretrained_backbone,  # noqa: E402
                          pretrained_features)
@@ -27,7 +27,7 @@ from .train import DEFAULT_STEPS, train_dual_encoder  # noqa: E402
 
 __all__ = [
     "ImageEncoder", "TextEncoder", "DualEncoder", "AttributeClassifier",
-    "info_nce_loss", "vse_hinge_loss", "train_dual_encoder", "train_attribute_classifier",
+    "info_nce_loss", "twin_loss", "vse_hinge_loss", "train_dual_encoder", "train_attribute_classifier",
     "embed_images", "embed_texts", "extract_features", "make_text_encoder_fn",
     "save_model", "load_model", "clone_model", "load_default_model", "default_model_path",
     "load_pretrained_backbone", "pretrained_features", "count_parameters", "images_to_tensor",

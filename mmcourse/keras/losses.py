@@ -111,3 +111,22 @@ def vse_hinge_loss(img, txt, margin: float = 0.2, hardest: bool = True, extra_ne
     if hardest:
         return tf.reduce_mean(tf.reduce_max(cost_txt, axis=1) + tf.reduce_max(cost_img, axis=0))
     return tf.reduce_mean(tf.reduce_sum(cost_txt, axis=1) + tf.reduce_sum(cost_img, axis=0))
+
+
+def twin_loss(img, positive, negative, temperature=0.07) -> tf.Tensor:
+    """Pairwise loss of an image against a caption it satisfies and its swapped twin.
+
+    img, positive, negative: unit-norm (p, d), row k the same image / caption / twin. It is the
+    cross-entropy of choosing the positive among the two captions,
+    −log σ((s⁺ − s⁻) / temperature) = softplus((s⁻ − s⁺) / temperature), mean over the rows
+    (nats); the same formula as ``mmcourse.torch.losses.twin_loss``.
+    """
+    img = tf.convert_to_tensor(img)
+    for name, t in (("positive", positive), ("negative", negative)):
+        t = tf.convert_to_tensor(t)
+        if len(t.shape) != 2 or len(img.shape) != 2 or not t.shape.is_compatible_with(img.shape):
+            raise ValueError(f"{name}: expected a 2-D tensor shaped like img {tuple(img.shape)}, "
+                             f"got {tuple(t.shape)}")
+    positive, negative = tf.cast(positive, img.dtype), tf.cast(negative, img.dtype)
+    margin = tf.reduce_sum(img * negative, axis=1) - tf.reduce_sum(img * positive, axis=1)
+    return tf.reduce_mean(tf.nn.softplus(margin / temperature))

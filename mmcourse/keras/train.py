@@ -17,12 +17,13 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from .._training import Batches as _Batches, check_dataset as _check_dataset
+from .._training import check_twins as _check_twins
 from .._training import false_negative_mode as _false_negative_mode
 from .._training import lr_factor, positive_number as _positive
 from .._validation import check_choice, check_int
 from ._runtime import limit_threads, seed_everything
 from .encoders import RNN_KINDS, DualEncoder
-from .losses import info_nce_loss, vse_hinge_loss
+from .losses import info_nce_loss, twin_loss, vse_hinge_loss
 
 LOSSES = ("infonce", "vse", "vse_hardest")
 #: Default number of steps, as in the PyTorch track (≈ 28 steps/s at batch 128 on 2 quiet cores).
@@ -63,8 +64,8 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
                        epochs: int | None = None, time_budget: float | None = None,
                        batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 1e-4,
                        margin: float = 0.2, hinge_warmup: float = 0.25, seed: int = 0,
-                       hard_negatives: bool = False, mask_false_negatives="t2i",
-                       progress: bool = True,
+                       hard_negatives: bool = False, scene_twins: int = 0,
+                       twin_weight: float = 1.0, mask_false_negatives="t2i", progress: bool = True,
                        eval_every: int | None = None, eval_images: int = 500, model=None,
                        min_freq: int = 1, num_threads: int | None = 2, **model_kw):
     """Train a :class:`DualEncoder` on the dataset's "train" split; evaluate on "val".
@@ -78,6 +79,10 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
         follows whichever of steps and time runs out first.
     hard_negatives : add each caption's counterfactual twin (colours or relation swapped, from
         ``mmcourse.data.shapes.hard_negatives``) as an extra negative for its image.
+    scene_twins : for this many images of each batch (shapes only), a relational caption built
+        from the image's scene and its same-words twin (arguments or colours swapped, from
+        ``mmcourse.data.shapes.scene_twins``) enter :func:`~mmcourse.keras.losses.twin_loss`,
+        weighted by ``twin_weight``: what makes the GRU learn word order (see ``mmcourse.torch``).
     mask_false_negatives : where the dataset knows which images a caption describes (shapes,
         digits), images of the batch that a caption also fits are not used as its negatives:
         "t2i" (default, as in ``mmcourse.torch``) when ranking images for a caption only; "both" /
@@ -113,6 +118,7 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
     if hard_negatives and not train.has_structure:
         raise ValueError(f"hard_negatives: expected a dataset with structured captions (shapes), "
                          f"got {dataset.name!r} which has none")
+    scene_twins, twin_weight = _check_twins(scene_twins, twin_weight, train, dataset.name)
     fn_mode = _false_negative_mode(mask_false_negatives)
     if num_threads is not None:
         limit_threads(check_int(num_threads, "num_threads"))
@@ -128,6 +134,7 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
     history = _fit(model, train, val, loss=loss, steps=steps, time_budget=time_budget,
                    batch_size=batch_size, lr=lr, weight_decay=weight_decay, margin=margin,
                    hinge_warmup=hinge_warmup, seed=seed, hard_negatives=hard_negatives,
+                   scene_twins=scene_twins, twin_weight=twin_weight,
                    mask_fn=fn_mode if train.has_structure else None, progress=progress,
                    eval_every=eval_every, eval_images=eval_images)
     return model, history
@@ -140,12 +147,14 @@ def _make_optimizer(model, lr, weight_decay):
     return opt
 
 
-def _make_step(model, opt, loss, margin, fn_mode):
-    """A compiled train step ``(x_uint8, ids, neg_ids, fn_mask, use_neg, hardest) -> loss``."""
+def _make_step(model, opt, loss, margin, fn_mode, twin_weight=1.0):
+    """A compiled train step ``(x_uint8, ids, neg_ids, fn_mask, twin_rows, twin_ids, use_neg,
+    use_twins, hardest) -> loss``; twin_ids holds the p positives, then their p twins."""
     variables = model.trainable_variables
 
     @tf.function(reduce_retracing=True)
-    def step(x, ids, neg_ids, fn_mask, use_neg: bool, hardest: bool):
+    def step(x, ids, neg_ids, fn_mask, twin_rows, twin_ids, use_neg: bool, use_twins: bool,
+             hardest: bool):
         with tf.GradientTape() as tape:
             img = model.encode_images(tf.cast(x, tf.float32) / 255.0, training=True)
             txt = model.encode_texts(ids, training=True)
@@ -157,6 +166,13 @@ def _make_step(model, opt, loss, margin, fn_mode):
             else:
                 value = vse_hinge_loss(img, txt, margin, hardest=hardest, extra_negatives=extra,
                                        false_negatives=fn_mask, false_negative_directions=fn_mode)
+            if use_twins:
+                both = model.encode_texts(twin_ids, training=True)
+                p = tf.shape(twin_rows)[0]
+                # a fixed temperature here: the twin loss alone would only sharpen it
+                value += twin_weight * twin_loss(
+                    tf.gather(img, twin_rows), both[:p], both[p:],
+                    1.0 / tf.exp(tf.stop_gradient(model.clamped_logit_scale())))
         grads = tape.gradient(value, variables)
         # the hinge losses leave the temperature without a gradient: skip it, quietly
         opt.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
@@ -166,19 +182,24 @@ def _make_step(model, opt, loss, margin, fn_mode):
 
 
 def _fit(model, train, val, *, loss, steps, time_budget, batch_size, lr, weight_decay, margin,
-         hinge_warmup, seed, hard_negatives, mask_fn, progress, eval_every, eval_images):
+         hinge_warmup, seed, hard_negatives, mask_fn, progress, eval_every, eval_images,
+         scene_twins=0, twin_weight=1.0):
     rng = np.random.default_rng(seed)
     batches = _Batches(train, batch_size, rng)
     neg_rng = np.random.default_rng(seed + 1)
+    twin_rng = np.random.default_rng(seed + 2)
     images = train.images
     all_ids = model.tokenize(train.captions, "dataset.captions")
     width = all_ids.shape[1]  # one fixed width: tf.function traces once
     evaluate = _evaluator(model, val, eval_images, seed)
     if hard_negatives:
         from ..data.shapes import hard_negatives as make_negatives
+    if scene_twins:
+        from ..data.shapes import scene_twins as scene_twins_for
     opt = _make_optimizer(model, lr, weight_decay)
-    step_fn = _make_step(model, opt, loss, margin, mask_fn or "both")
+    step_fn = _make_step(model, opt, loss, margin, mask_fn or "both", twin_weight)
     no_neg = tf.zeros((1, width), tf.int32)
+    no_rows = tf.zeros((0,), tf.int32)
     history = {k: [] for k in HISTORY_KEYS}
     start = time.perf_counter()
     bar = tqdm(total=steps, disable=not progress, desc="training", leave=False)
@@ -201,10 +222,17 @@ def _fit(model, train, val, *, loss, steps, time_budget, batch_size, lr, weight_
                 negs = [t for t in make_negatives(train, cap_idx.tolist(), neg_rng) if t]
                 if negs:
                     neg = tf.constant(_pad_to(model.tokenize(negs, "hard negatives"), width))
+            twin_rows, twin_ids = no_rows, no_neg
+            if scene_twins:
+                rows, pos, twins = scene_twins_for(train, img_idx[:scene_twins], twin_rng)
+                if len(rows):
+                    twin_rows = tf.constant(rows.astype(np.int32))
+                    twin_ids = tf.constant(_pad_to(model.tokenize(pos + twins, "scene twins"), width))
             hardest = loss == "vse_hardest" and frac >= hinge_warmup
             value = step_fn(tf.constant(images[img_idx]), tf.constant(all_ids[cap_idx]), neg,
-                            tf.constant(fn_mask), bool(hard_negatives and neg is not no_neg),
-                            bool(hardest))
+                            tf.constant(fn_mask), twin_rows, twin_ids,
+                            bool(hard_negatives and neg is not no_neg),
+                            bool(twin_rows is not no_rows), bool(hardest))
             history["step"].append(step)
             history["loss"].append(float(value))
             history["temperature"].append(model.temperature)

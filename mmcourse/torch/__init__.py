@@ -20,14 +20,14 @@ from .classifier import AttributeClassifier, extract_features, train_attribute_c
 from .device import get_device  # noqa: E402
 from .embed import embed_images, embed_texts, make_text_encoder_fn  # noqa: E402
 from .encoders import DualEncoder, ImageEncoder, TextEncoder, count_parameters, images_to_tensor  # noqa: E402
-from .losses import info_nce_loss, vse_hinge_loss  # noqa: E402
+from .losses import info_nce_loss, twin_loss, vse_hinge_loss  # noqa: E402
 from .persist import load_model, save_model  # noqa: E402
 from .pretrained import default_model_path, load_default_model  # noqa: E402
 from .train import DEFAULT_STEPS, train_dual_encoder  # noqa: E402
 
 __all__ = [
     "ImageEncoder", "TextEncoder", "DualEncoder", "ResNetImageEncoder", "AttributeClassifier",
-    "info_nce_loss", "vse_hinge_loss", "train_dual_encoder", "train_attribute_classifier",
+    "info_nce_loss", "twin_loss", "vse_hinge_loss", "train_dual_encoder", "train_attribute_classifier",
     "embed_images", "embed_texts", "extract_features", "make_text_encoder_fn",
     "save_model", "load_model", "load_default_model", "default_model_path",
     "load_resnet18", "resnet18_weights_path", "get_device", "count_parameters",

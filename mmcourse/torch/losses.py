@@ -110,3 +110,22 @@ def vse_hinge_loss(img: torch.Tensor, txt: torch.Tensor, margin: float = 0.2, ha
     if hardest:
         return (cost_txt.amax(dim=1) + cost_img.amax(dim=0)).mean()
     return (cost_txt.sum(dim=1) + cost_img.sum(dim=0)).mean()
+
+
+def twin_loss(img: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor,
+              temperature=0.07) -> torch.Tensor:
+    """Pairwise loss of an image against a caption it satisfies and its swapped twin.
+
+    img, positive, negative: unit-norm (p, d), row k the same image / caption / twin. It is the
+    cross-entropy of choosing the positive among the two captions,
+    −log σ((s⁺ − s⁻) / temperature) = softplus((s⁻ − s⁺) / temperature), mean over the rows
+    (nats). Only the word order tells the two captions apart, so this is what teaches it.
+    """
+    for name, t in (("positive", positive), ("negative", negative)):
+        if not isinstance(t, torch.Tensor) or not isinstance(img, torch.Tensor) or t.shape != img.shape \
+                or t.dim() != 2:
+            got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            want = tuple(img.shape) if isinstance(img, torch.Tensor) else "(p, d)"
+            raise ValueError(f"{name}: expected a 2-D tensor shaped like img {want}, got {got}")
+    margin = (img * negative).sum(dim=1) - (img * positive).sum(dim=1)
+    return F.softplus(margin / temperature).mean()

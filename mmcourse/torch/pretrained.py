@@ -15,7 +15,8 @@ from .._validation import check_choice
 #: training parameters per variant (passed to ``train_dual_encoder``)
 VARIANTS = {
     "default": dict(rnn="gru", loss="infonce", hard_negatives=False),
-    "word_order": dict(rnn="gru", loss="infonce", hard_negatives=True, steps=2000),
+    # each image's relational caption against its swapped twin (see train_dual_encoder)
+    "word_order": dict(rnn="gru", loss="infonce", scene_twins=128, twin_weight=2.0, steps=2000),
 }
 #: keyword arguments of ``mmcourse.load_dataset`` per dataset
 DATASETS = {"shapes": {}, "digits": {}}
@@ -34,7 +35,7 @@ def default_model_params(dataset: str = "shapes", variant: str = "default", data
     """The full parameter set of a default model: ``{"dataset": ..., "train": ...}``."""
     check_choice(dataset, "dataset", tuple(DATASETS))
     check_choice(variant, "variant", tuple(VARIANTS))
-    if dataset != "shapes" and VARIANTS[variant].get("hard_negatives"):
+    if dataset != "shapes" and VARIANTS[variant].get("scene_twins"):
         raise ValueError(f"variant: expected 'default' for the {dataset!r} dataset (its captions "
                          f"have no word-order twins), got {variant!r}")
     train = dict(seed=0, **VARIANTS[variant])
@@ -63,10 +64,11 @@ def load_default_model(dataset: str = "shapes", variant: str = "default", progre
                        dataset_kwargs=None, cache_dir=None, **overrides):
     """The default trained :class:`DualEncoder` for ``dataset`` ("shapes" or "digits").
 
-    ``variant="default"``: GRU + InfoNCE; ``"word_order"``: GRU + InfoNCE + each caption's
-    swapped twin as a hard negative (shapes only). The first call trains (≈ 1 min on 2 CPU
-    cores, seeded) and caches; later calls load in well under a second. ``dataset_kwargs`` and
-    ``**overrides`` (any ``train_dual_encoder`` argument) change the parameters — and the key.
+    ``variant="default"``: GRU + InfoNCE; ``"word_order"``: GRU + InfoNCE + each image's
+    relational caption against its swapped twin (``scene_twins``; shapes only). The first call
+    trains (≈ 1 min on 2 CPU cores, seeded) and caches; later calls load in well under a second.
+    ``dataset_kwargs`` and ``**overrides`` (any ``train_dual_encoder`` argument) change the
+    parameters — and the key.
     """
     import filelock
 

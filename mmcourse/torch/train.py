@@ -15,12 +15,13 @@ import torch
 from tqdm.auto import tqdm
 
 from .._training import Batches as _Batches, check_dataset as _check_dataset
+from .._training import check_twins as _check_twins
 from .._training import false_negative_mode as _false_negative_mode
 from .._training import lr_factor as _lr_factor, positive_number as _positive
 from .._validation import check_choice, check_int
 from .device import get_device
 from .encoders import RNN_KINDS, DualEncoder
-from .losses import info_nce_loss, vse_hinge_loss
+from .losses import info_nce_loss, twin_loss, vse_hinge_loss
 
 LOSSES = ("infonce", "vse", "vse_hardest")
 #: Default number of steps: ≈ 35 steps/s at batch 128 on 2 quiet CPU cores → well under 60 s.
@@ -65,7 +66,8 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
                        hard_negatives: bool = False, mask_false_negatives="t2i",
                        progress: bool = True,
                        eval_every: int | None = None, eval_images: int = 500, model=None,
-                       min_freq: int = 1, num_threads: int | None = None, **model_kw):
+                       min_freq: int = 1, num_threads: int | None = None, scene_twins: int = 0,
+                       twin_weight: float = 1.0, **model_kw):
     """Train a :class:`DualEncoder` on the dataset's "train" split; evaluate on "val".
 
     Parameters
@@ -77,6 +79,12 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
         follows whichever of steps and time runs out first.
     hard_negatives : add each caption's counterfactual twin (colours or relation swapped, from
         ``mmcourse.data.shapes.hard_negatives``) as an extra negative for its image.
+    scene_twins : for this many images of each batch (shapes only), a relational caption built
+        from the image's scene and its same-words twin (the relation's arguments or the colours
+        swapped, from ``mmcourse.data.shapes.scene_twins``) enter
+        :func:`~mmcourse.torch.losses.twin_loss`, weighted by ``twin_weight``. Sampled captions
+        are mostly not relational, and an argument-swapped twin only rarely: without this the GRU
+        stays at chance on argument swaps.
     mask_false_negatives : where the dataset knows which images a caption describes (shapes,
         digits), images of the batch that a caption also fits are not used as its negatives:
         "t2i" (default) when ranking images for a caption only; "both" / True also when ranking
@@ -111,6 +119,7 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
     if hard_negatives and not _has_shapes_meanings(train):
         raise ValueError(f"hard_negatives: expected a dataset with structured captions (shapes), "
                          f"got {dataset.name!r} which has none")
+    scene_twins, twin_weight = _check_twins(scene_twins, twin_weight, train, dataset.name)
     fn_mode = _false_negative_mode(mask_false_negatives)
     dev = get_device(device)
 
@@ -133,7 +142,8 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
                        batch_size=batch_size, lr=lr, weight_decay=weight_decay, margin=margin,
                        hinge_warmup=hinge_warmup, seed=seed, dev=dev, hard_negatives=hard_negatives,
                        mask_fn=fn_mode if train.has_structure else None,
-                       progress=progress, eval_every=eval_every, eval_images=eval_images)
+                       progress=progress, eval_every=eval_every, eval_images=eval_images,
+                       scene_twins=scene_twins, twin_weight=twin_weight)
     finally:
         torch.set_num_threads(old_threads)
     model.eval()
@@ -141,16 +151,20 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
 
 
 def _fit(model, train, val, *, loss, steps, time_budget, batch_size, lr, weight_decay, margin,
-         hinge_warmup, seed, dev, hard_negatives, mask_fn, progress, eval_every, eval_images):
+         hinge_warmup, seed, dev, hard_negatives, mask_fn, progress, eval_every, eval_images,
+         scene_twins=0, twin_weight=1.0):
     rng = np.random.default_rng(seed)
     batches = _Batches(train, batch_size, rng)
     neg_rng = np.random.default_rng(seed + 1)
+    twin_rng = np.random.default_rng(seed + 2)
     images = torch.from_numpy(np.ascontiguousarray(train.images)).permute(0, 3, 1, 2).to(dev)
     ids, lengths = model.tokenize(train.captions, "dataset.captions")
     ids = ids.to(dev)
     evaluate = _evaluator(model, val, eval_images, seed)
     if hard_negatives:
         from ..data.shapes import hard_negatives as make_negatives
+    if scene_twins:
+        from ..data.shapes import scene_twins as scene_twins_for
 
     decay = [p for n, p in model.named_parameters() if p.dim() > 1]
     no_decay = [p for n, p in model.named_parameters() if p.dim() <= 1]
@@ -197,6 +211,15 @@ def _fit(model, train, val, *, loss, steps, time_budget, batch_size, lr, weight_
                 value = vse_hinge_loss(img_emb, txt_emb, margin, hardest=hardest,
                                        extra_negatives=extra, false_negatives=fn_mask,
                                        false_negative_directions=mask_fn or "both")
+            if scene_twins:  # relational captions from the scenes, against their swapped twins
+                rows, pos, twins = scene_twins_for(train, img_idx[:scene_twins], twin_rng)
+                if len(rows):
+                    t_ids, t_len = model.tokenize(pos + twins, "scene twins")
+                    both = model.encode_texts(t_ids.to(dev), t_len)
+                    # a fixed temperature here: the twin loss alone would only sharpen it
+                    value = value + twin_weight * twin_loss(
+                        img_emb[torch.from_numpy(rows).to(dev)], both[:len(rows)], both[len(rows):],
+                        1.0 / model.clamped_logit_scale().detach().exp())
             opt.zero_grad(set_to_none=True)
             value.backward()
             opt.step()
