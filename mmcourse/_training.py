@@ -79,17 +79,23 @@ def lr_factor(progress: float, warmup: float = 0.03, floor: float = 0.02) -> flo
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p))
 
 
+def has_shapes_meanings(dataset) -> bool:
+    """True when captions carry shapes-scene meanings (needed for counterfactual twins)."""
+    from .data.shapes_vocab import Meaning
+
+    return bool(dataset.meanings) and isinstance(dataset.meanings[0], Meaning)
+
+
 def check_twins(scene_twins, twin_weight, train, dataset_name):
     """Validated ``(scene_twins, twin_weight)``: how many images per batch get a relational
     caption and its swapped twin from their scene, and the weight of that pairwise loss."""
     from ._validation import check_int
-    from .data.shapes_vocab import Meaning
 
     scene_twins = check_int(scene_twins, "scene_twins", minimum=0)
     if twin_weight is None:
         raise ValueError("twin_weight: expected a positive number, got None")
     twin_weight = positive_number(twin_weight, "twin_weight")
-    if scene_twins and not (train.meanings and isinstance(train.meanings[0], Meaning)):
+    if scene_twins and not has_shapes_meanings(train):
         raise ValueError(f"scene_twins: expected 0 for a dataset without shapes scenes (twins are "
                          f"built from them), got {scene_twins} for {dataset_name!r}")
     return scene_twins, twin_weight

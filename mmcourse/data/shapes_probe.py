@@ -39,6 +39,18 @@ def _as_random(rng, name="rng") -> random.Random:
                      f"got {describe(rng)}")
 
 
+def _check_indices(values, name: str, what: str, n: int) -> np.ndarray:
+    """``values`` as a 1-D array of integer indices in [0, n) (an empty list passes)."""
+    idx = np.atleast_1d(np.asarray(values))
+    if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
+        raise ValueError(f"{name}: expected a 1-D array of integer {what} indices, "
+                         f"got {describe(values)}")
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise ValueError(f"{name}: expected indices in [0, {n - 1}], "
+                         f"got range [{idx.min()}, {idx.max()}]")
+    return idx
+
+
 def _swap_colours(m: Meaning) -> Meaning | None:
     d0, d1 = m.objects[0], m.objects[1]
     if d0.colour is None or d1.colour is None or d0.colour == d1.colour:
@@ -93,15 +105,9 @@ def hard_negatives(dataset, caption_indices, rng) -> list:
     one attribute changed; each candidate is verified with :func:`satisfies`. Returns strings.
     """
     _structured(dataset)
-    idx = np.atleast_1d(np.asarray(caption_indices))
-    if idx.size == 0 and idx.ndim == 1:
+    idx = _check_indices(caption_indices, "caption_indices", "caption", dataset.n_captions)
+    if idx.size == 0:
         return []
-    if idx.ndim != 1 or idx.dtype.kind not in "iu":
-        raise ValueError(f"caption_indices: expected a 1-D array of integer caption indices, "
-                         f"got {describe(caption_indices)}")
-    if idx.size and (idx.min() < 0 or idx.max() >= dataset.n_captions):
-        raise ValueError(f"caption_indices: expected indices in [0, {dataset.n_captions - 1}], "
-                         f"got range [{idx.min()}, {idx.max()}]")
     rnd = _as_random(rng)
     out = []
     for j in idx.tolist():
@@ -220,13 +226,7 @@ def scene_twins(dataset, image_indices, rng, argument_share: float = 0.7) -> tup
     got a pair (images with one object get none). Used as training hard negatives.
     """
     _structured(dataset)
-    idx = np.atleast_1d(np.asarray(image_indices))
-    if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
-        raise ValueError(f"image_indices: expected a 1-D array of integer image indices, "
-                         f"got {describe(image_indices)}")
-    if idx.size and (idx.min() < 0 or idx.max() >= dataset.n_images):
-        raise ValueError(f"image_indices: expected indices in [0, {dataset.n_images - 1}], "
-                         f"got range [{idx.min()}, {idx.max()}]")
+    idx = _check_indices(image_indices, "image_indices", "image", dataset.n_images)
     if isinstance(argument_share, bool) or not isinstance(argument_share, (int, float)) \
             or not 0 <= argument_share <= 1:
         raise ValueError(f"argument_share: expected a fraction in [0, 1], got {argument_share!r}")

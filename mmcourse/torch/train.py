@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .._training import Batches as _Batches, check_dataset as _check_dataset
-from .._training import check_twins as _check_twins
+from .._training import check_twins as _check_twins, has_shapes_meanings as _has_shapes_meanings
 from .._training import false_negative_mode as _false_negative_mode
 from .._training import lr_factor as _lr_factor, positive_number as _positive
 from .._validation import check_choice, check_int
@@ -26,13 +26,6 @@ from .losses import info_nce_loss, twin_loss, vse_hinge_loss
 LOSSES = ("infonce", "vse", "vse_hardest")
 #: Default number of steps: ≈ 35 steps/s at batch 128 on 2 quiet CPU cores → well under 60 s.
 DEFAULT_STEPS = 1500
-
-
-def _has_shapes_meanings(dataset) -> bool:
-    """True when captions carry shapes-scene meanings (needed for counterfactual twins)."""
-    from ..data.shapes_vocab import Meaning
-
-    return bool(dataset.meanings) and isinstance(dataset.meanings[0], Meaning)
 
 
 def _evaluator(model, val, max_images, seed):
