@@ -6,6 +6,7 @@ their results are comparable. Imports neither torch nor TensorFlow.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
@@ -69,6 +70,69 @@ class Batches:
         self._pos += self.batch_size
         cap = np.array([c[self.rng.integers(len(c))] for c in (self.caps[i] for i in img)])
         return img, cap
+
+
+def prefetched(make, count: int):
+    """Yield ``make()`` ``count`` times, computing the next result in one background thread.
+
+    Batch preparation (sampling, false-negative masks, counterfactual captions, tokens) is
+    NumPy/Python work that would otherwise wait for each training step. TensorFlow runs a whole
+    compiled step without holding the GIL, so the two overlap (``mmcourse.keras``); PyTorch's
+    eager loop needs the GIL between its many small ops and measured slower with a second Python
+    thread, so ``mmcourse.torch`` prepares inline. One worker runs the calls in order, so the
+    seeded random generators are used in the same order as without it: same batches, same
+    results. A consumer that stops early (a time budget) leaves at most one unused result.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    if count < 1:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmcourse-batches") as pool:
+        pending = pool.submit(make)
+        try:
+            for i in range(count):
+                ready = pending.result()
+                if i + 1 < count:
+                    pending = pool.submit(make)
+                yield ready
+        finally:
+            pending.cancel()
+
+
+class Clock:
+    """Where a training run stands: the progress that drives the learning-rate schedule, and the
+    optional wall-clock budget.
+
+    ``progress(step)`` is the fraction of training done before ``step`` (1-based), in [0, 1]:
+    ``(step - 1) / steps``, or under a ``time_budget`` the larger of that and the fraction of
+    the budget used. That time fraction counts from the end of the first step, which carries
+    one-off costs (TensorFlow traces its step function for seconds): counting them would make
+    the schedule jump past its warm-up at step 2. ``over()`` is True once ``time_budget``
+    seconds of wall-clock time (everything included) have passed since the clock started.
+    """
+
+    def __init__(self, steps: int, time_budget: float | None = None):
+        self.steps, self.budget = steps, time_budget
+        self.start = time.perf_counter()
+        self.first_step_end = None
+
+    def elapsed(self) -> float:
+        """Seconds since the clock started."""
+        return time.perf_counter() - self.start
+
+    def step_done(self) -> None:
+        if self.first_step_end is None:
+            self.first_step_end = self.elapsed()
+
+    def over(self) -> bool:
+        return self.budget is not None and self.elapsed() >= self.budget
+
+    def progress(self, step: int) -> float:
+        frac = (step - 1) / self.steps
+        if self.budget is not None and self.first_step_end is not None:
+            left = max(self.budget - self.first_step_end, 1e-9)
+            frac = max(frac, (self.elapsed() - self.first_step_end) / left)
+        return min(frac, 1.0)
 
 
 def lr_factor(progress: float, warmup: float = 0.03, floor: float = 0.02) -> float:

@@ -9,17 +9,15 @@ stop and therefore not deterministic.
 """
 from __future__ import annotations
 
-import time
-
 import keras
 import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from .._training import Batches as _Batches, check_dataset as _check_dataset
+from .._training import Batches as _Batches, Clock as _Clock, check_dataset as _check_dataset
 from .._training import check_twins as _check_twins
 from .._training import false_negative_mode as _false_negative_mode
-from .._training import lr_factor, positive_number as _positive
+from .._training import lr_factor, positive_number as _positive, prefetched as _prefetched
 from .._validation import check_choice, check_int
 from ._runtime import limit_threads, seed_everything
 from .encoders import RNN_KINDS, DualEncoder
@@ -198,62 +196,64 @@ def _fit(model, train, val, *, loss, steps, time_budget, batch_size, lr, weight_
         from ..data.shapes import scene_twins as scene_twins_for
     opt = _make_optimizer(model, lr, weight_decay)
     step_fn = _make_step(model, opt, loss, margin, mask_fn or "both", twin_weight)
-    no_neg = tf.zeros((1, width), tf.int32)
-    no_rows = tf.zeros((0,), tf.int32)
+    no_neg = np.zeros((1, width), np.int32)
+    no_rows = np.zeros((0,), np.int32)
+
+    def prepare():
+        """The next batch as NumPy arrays (runs in the prefetch thread)."""
+        img_idx, cap_idx = batches.next()
+        fn_mask = np.zeros((len(img_idx), len(img_idx)), bool)
+        if mask_fn:  # (image i, caption j) True when caption j also fits image i
+            fn_mask = train.text_image_relevance(cap_idx, img_idx, graded=False).T > 0
+        neg = None
+        if hard_negatives:
+            negs = [t for t in make_negatives(train, cap_idx.tolist(), neg_rng) if t]
+            if negs:
+                neg = _pad_to(model.tokenize(negs, "hard negatives"), width)
+        twin_rows = twin_ids = None
+        if scene_twins:
+            rows, pos, twins = scene_twins_for(train, img_idx[:scene_twins], twin_rng)
+            if len(rows):
+                twin_rows = rows.astype(np.int32)
+                twin_ids = _pad_to(model.tokenize(pos + twins, "scene twins"), width)
+        return images[img_idx], all_ids[cap_idx], neg, fn_mask, twin_rows, twin_ids
+
     history = {k: [] for k in HISTORY_KEYS}
-    start = time.perf_counter()
+    clock = _Clock(steps, time_budget)
     bar = tqdm(total=steps, disable=not progress, desc="training", leave=False)
     try:
-        for step in range(1, steps + 1):
-            elapsed = time.perf_counter() - start
-            frac = (step - 1) / steps
-            if time_budget is not None:
-                if elapsed >= time_budget:
-                    break
-                frac = max(frac, elapsed / time_budget)
+        for step, batch in enumerate(_prefetched(prepare, steps), start=1):
+            if clock.over():
+                break
+            frac = clock.progress(step)
             cur_lr = lr * lr_factor(frac)
             opt.learning_rate = cur_lr
-            img_idx, cap_idx = batches.next()
-            fn_mask = np.zeros((len(img_idx), len(img_idx)), bool)
-            if mask_fn:  # (image i, caption j) True when caption j also fits image i
-                fn_mask = train.text_image_relevance(cap_idx, img_idx, graded=False).T > 0
-            neg = no_neg
-            if hard_negatives:
-                negs = [t for t in make_negatives(train, cap_idx.tolist(), neg_rng) if t]
-                if negs:
-                    neg = tf.constant(_pad_to(model.tokenize(negs, "hard negatives"), width))
-            twin_rows, twin_ids = no_rows, no_neg
-            if scene_twins:
-                rows, pos, twins = scene_twins_for(train, img_idx[:scene_twins], twin_rng)
-                if len(rows):
-                    twin_rows = tf.constant(rows.astype(np.int32))
-                    twin_ids = tf.constant(_pad_to(model.tokenize(pos + twins, "scene twins"), width))
+            x, ids, neg, fn_mask, twin_rows, twin_ids = batch
             hardest = loss == "vse_hardest" and frac >= hinge_warmup
-            value = step_fn(tf.constant(images[img_idx]), tf.constant(all_ids[cap_idx]), neg,
-                            tf.constant(fn_mask), twin_rows, twin_ids,
-                            bool(hard_negatives and neg is not no_neg),
-                            bool(twin_rows is not no_rows), bool(hardest))
+            value = step_fn(tf.constant(x), tf.constant(ids), tf.constant(no_neg if neg is None else neg),
+                            tf.constant(fn_mask), tf.constant(no_rows if twin_rows is None else twin_rows),
+                            tf.constant(no_neg if twin_ids is None else twin_ids),
+                            neg is not None, twin_rows is not None, bool(hardest))
+            clock.step_done()
             history["step"].append(step)
             history["loss"].append(float(value))
             history["temperature"].append(model.temperature)
             history["lr"].append(cur_lr)
-            history["seconds"].append(time.perf_counter() - start)
+            history["seconds"].append(clock.elapsed())
             bar.update(1)
-            last = step == steps or (time_budget is not None
-                                     and time.perf_counter() - start >= time_budget)
-            if evaluate is not None and (step % eval_every == 0 or last):
-                _record_eval(history, evaluate, step, start)
+            if evaluate is not None and (step % eval_every == 0 or step == steps or clock.over()):
+                _record_eval(history, evaluate, step, clock)
                 bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", R10=f"{history['val_R@10'][-1]:.2f}")
     finally:
         bar.close()
     if evaluate is not None and history["step"] and \
             (not history["eval_step"] or history["eval_step"][-1] != history["step"][-1]):
-        _record_eval(history, evaluate, history["step"][-1], start)
+        _record_eval(history, evaluate, history["step"][-1], clock)
     return history
 
 
-def _record_eval(history, evaluate, step, start):
+def _record_eval(history, evaluate, step, clock):
     history["eval_step"].append(step)
     for k, v in evaluate().items():
         history[k].append(v)
-    history["eval_seconds"].append(time.perf_counter() - start)
+    history["eval_seconds"].append(clock.elapsed())

@@ -8,13 +8,11 @@ not deterministic.
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .._training import Batches as _Batches, check_dataset as _check_dataset
+from .._training import Batches as _Batches, Clock as _Clock, check_dataset as _check_dataset
 from .._training import check_twins as _check_twins, has_shapes_meanings as _has_shapes_meanings
 from .._training import false_negative_mode as _false_negative_mode
 from .._training import lr_factor as _lr_factor, positive_number as _positive
@@ -166,35 +164,44 @@ def _fit(model, train, val, *, loss, steps, time_budget, batch_size, lr, weight_
     keys = ("step", "loss", "temperature", "lr", "seconds", "eval_step", "eval_seconds",
             "val_R@1", "val_R@5", "val_R@10", "val_i2t_R@10")
     history = {k: [] for k in keys}
-    start = time.perf_counter()
+
+    def prepare():
+        """The next batch's indices, false-negative mask and extra captions."""
+        img_idx, cap_idx = batches.next()
+        fn_mask = negs = twins = None
+        if mask_fn:  # (image i, caption j) True when caption j fits image i
+            fn_mask = torch.from_numpy(train.text_image_relevance(cap_idx, img_idx, graded=False).T > 0)
+        if hard_negatives:
+            negs = [t for t in make_negatives(train, cap_idx.tolist(), neg_rng) if t]
+            negs = model.tokenize(negs, "hard negatives") if negs else None
+        if scene_twins:  # relational captions from the scenes, against their swapped twins
+            rows, pos, twin = scene_twins_for(train, img_idx[:scene_twins], twin_rng)
+            twins = (torch.from_numpy(rows), model.tokenize(pos + twin, "scene twins")) if len(rows) else None
+        return torch.from_numpy(img_idx), torch.from_numpy(cap_idx), fn_mask, negs, twins
+
+    clock = _Clock(steps, time_budget)
     bar = tqdm(total=steps, disable=not progress, desc="training", leave=False)
     model.train()
     try:
+        # batches are prepared inline: a prefetch thread (as in mmcourse.keras) competes with
+        # PyTorch's eager dispatch for the GIL and measured slower here
         for step in range(1, steps + 1):
-            elapsed = time.perf_counter() - start
-            frac = (step - 1) / steps
-            if time_budget is not None:
-                if elapsed >= time_budget:
-                    break
-                frac = max(frac, elapsed / time_budget)
+            if clock.over():
+                break
+            img_idx, cap_idx, fn_mask, negs, twins = prepare()
+            frac = clock.progress(step)
             cur_lr = lr * _lr_factor(frac)
             for g in opt.param_groups:
                 g["lr"] = cur_lr
-            img_idx, cap_idx = batches.next()
-            x = images[torch.from_numpy(img_idx).to(dev)].float().div_(255.0)
+            x = images[img_idx.to(dev)].float().div_(255.0)
             x = x.contiguous(memory_format=torch.channels_last)
-            cap_t = torch.from_numpy(cap_idx)
             img_emb = model.encode_images(x)
-            txt_emb = model.encode_texts(ids[cap_t.to(dev)], lengths[cap_t])
-            extra = fn_mask = None
-            if mask_fn:  # (image i, caption j) True when caption j fits image i
-                rel = train.text_image_relevance(cap_idx, img_idx, graded=False)
-                fn_mask = torch.from_numpy(rel.T > 0).to(dev)
-            if hard_negatives:
-                negs = [t for t in make_negatives(train, cap_idx.tolist(), neg_rng) if t]
-                if negs:
-                    n_ids, n_len = model.tokenize(negs, "hard negatives")
-                    extra = model.encode_texts(n_ids.to(dev), n_len)
+            txt_emb = model.encode_texts(ids[cap_idx.to(dev)], lengths[cap_idx])
+            extra = None
+            if fn_mask is not None:
+                fn_mask = fn_mask.to(dev)
+            if negs is not None:
+                extra = model.encode_texts(negs[0].to(dev), negs[1])
             if loss == "infonce":
                 value = info_nce_loss(img_emb, txt_emb, 1.0 / model.clamped_logit_scale().exp(),
                                       extra_negatives=extra, false_negatives=fn_mask,
@@ -204,42 +211,40 @@ def _fit(model, train, val, *, loss, steps, time_budget, batch_size, lr, weight_
                 value = vse_hinge_loss(img_emb, txt_emb, margin, hardest=hardest,
                                        extra_negatives=extra, false_negatives=fn_mask,
                                        false_negative_directions=mask_fn or "both")
-            if scene_twins:  # relational captions from the scenes, against their swapped twins
-                rows, pos, twins = scene_twins_for(train, img_idx[:scene_twins], twin_rng)
-                if len(rows):
-                    t_ids, t_len = model.tokenize(pos + twins, "scene twins")
-                    both = model.encode_texts(t_ids.to(dev), t_len)
-                    # a fixed temperature here: the twin loss alone would only sharpen it
-                    value = value + twin_weight * twin_loss(
-                        img_emb[torch.from_numpy(rows).to(dev)], both[:len(rows)], both[len(rows):],
-                        1.0 / model.clamped_logit_scale().detach().exp())
+            if twins is not None:
+                rows, (t_ids, t_len) = twins
+                both = model.encode_texts(t_ids.to(dev), t_len)
+                p = len(rows)
+                # a fixed temperature here: the twin loss alone would only sharpen it
+                value = value + twin_weight * twin_loss(
+                    img_emb[rows.to(dev)], both[:p], both[p:],
+                    1.0 / model.clamped_logit_scale().detach().exp())
             opt.zero_grad(set_to_none=True)
             value.backward()
             opt.step()
+            clock.step_done()
             history["step"].append(step)
             history["loss"].append(float(value.detach()))
             history["temperature"].append(model.temperature)
             history["lr"].append(cur_lr)
-            history["seconds"].append(time.perf_counter() - start)
+            history["seconds"].append(clock.elapsed())
             bar.update(1)
-            last = step == steps or (time_budget is not None
-                                     and time.perf_counter() - start >= time_budget)
-            if evaluate is not None and (step % eval_every == 0 or last):
-                model.eval()
-                history["eval_step"].append(step)
-                for k, v in evaluate().items():
-                    history[k].append(v)
-                history["eval_seconds"].append(time.perf_counter() - start)
-                model.train()
+            if evaluate is not None and (step % eval_every == 0 or step == steps or clock.over()):
+                _record_eval(model, history, evaluate, step, clock)
                 bar.set_postfix(loss=f"{history['loss'][-1]:.3f}",
                                 R10=f"{history['val_R@10'][-1]:.2f}")
     finally:
         bar.close()
-    if evaluate is not None and (not history["eval_step"] or history["eval_step"][-1] != history["step"][-1]) \
-            and history["step"]:
-        model.eval()
-        history["eval_step"].append(history["step"][-1])
-        for k, v in evaluate().items():
-            history[k].append(v)
-        history["eval_seconds"].append(time.perf_counter() - start)
+    if evaluate is not None and history["step"] and \
+            (not history["eval_step"] or history["eval_step"][-1] != history["step"][-1]):
+        _record_eval(model, history, evaluate, history["step"][-1], clock)
     return history
+
+
+def _record_eval(model, history, evaluate, step, clock):
+    model.eval()
+    history["eval_step"].append(step)
+    for k, v in evaluate().items():
+        history[k].append(v)
+    history["eval_seconds"].append(clock.elapsed())
+    model.train()
