@@ -4,6 +4,7 @@ With the course's CUDA build of torch, loading ``triton`` after TensorFlow segfa
 ``mmcourse/_frameworks.py``). Each case runs in a fresh subprocess and ends with a real training
 step of the package in each framework. Tests that need torch skip when it is not installed.
 """
+import importlib.metadata
 import importlib.util
 import os
 import signal
@@ -50,7 +51,11 @@ def _assert_ok(proc):
 @needs_torch
 def test_raw_crash_reproduction(tmp_path):
     """The bug the package guards against: triton loaded after TensorFlow kills the process."""
-    if importlib.util.find_spec("triton") is None:
+    # ask the installed distributions, not the import system: in this process mmcourse's own
+    # guard may already hide triton (it does once TensorFlow is loaded)
+    try:
+        importlib.metadata.distribution("triton")
+    except importlib.metadata.PackageNotFoundError:
         pytest.skip("triton is not installed, so the TensorFlow-then-triton crash cannot happen")
     proc = run("import tensorflow\nimport triton\nprint('survived', flush=True)\n", tmp_path)
     if proc.returncode == 0:
