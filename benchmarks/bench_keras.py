@@ -10,9 +10,10 @@ top K). Word-order probe: fraction of pairs where the satisfied caption outscore
 Models are trained fresh (not from the cache) with the parameters of
 ``mmcourse.keras.pretrained.VARIANTS``, under the PyTorch track's time budgets as wall-clock guards
 (the parity target compares the two tracks in the same time); the "limit" column says whether
-steps or the guard stopped training. Rows stopped by the clock follow a time-driven learning-rate
-schedule, so they vary a little with the machine's load; the "no time guard" row is the cached
-default model itself (deterministic), and shows the quality per step. The parity target reads
+steps or the guard stopped training. Guarded rows follow the time-driven learning-rate schedule
+wherever the clock runs ahead of the steps (a slow start, a busy machine), so they vary with the
+machine's load even when all their steps fit; the "no time guard" row is the cached default model
+itself (deterministic), and shows the quality per step. The parity target reads
 the PyTorch default's mAP saved by the training section (run it first; ``make bench`` does).
 Run it in its own process: TensorFlow's thread settings only apply before its first operation.
 """

@@ -66,8 +66,9 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
     rnn : "gru" | "lstm" | "bow"; loss : "infonce" (learnable temperature) | "vse" (sum of
         hinges) | "vse_hardest" (VSE++, after ``hinge_warmup`` of the steps with the sum).
     steps / epochs : training length (default ``DEFAULT_STEPS`` steps; give at most one).
-    time_budget : optional wall-clock stop in seconds (not deterministic); the LR schedule then
-        follows whichever of steps and time runs out first.
+    time_budget : optional wall-clock stop in seconds, evaluations included (not deterministic);
+        the LR schedule then follows whichever of steps and time runs out first, its clock
+        starting after the first step (see ``mmcourse._training.Clock``).
     hard_negatives : add each caption's counterfactual twin (colours or relation swapped, from
         ``mmcourse.data.shapes.hard_negatives``) as an extra negative for its image.
     scene_twins : for this many images of each batch (shapes only), a relational caption built
