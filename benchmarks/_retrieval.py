@@ -74,13 +74,6 @@ def table_row(name: str, width: int, r: dict, limit: str) -> str:
             f"{r['probe']:6.3f} {r['probe_colour']:6.3f} {r['probe_argument']:6.3f}")
 
 
-def print_probe_target(row, label: str) -> None:
-    if row:
-        ok = "PASS" if row["probe"] >= PROBE_TARGET and row["train_s"] <= PROBE_BUDGET_S else "FAIL"
-        print(f"target {label} probe >= {PROBE_TARGET} within {PROBE_BUDGET_S} s: {row['probe']:.3f} "
-              f"in {row['train_s']:.1f} s {ok}")
-
-
 def _results_path(section: str):
     from mmcourse.data import cache_dir
 

@@ -197,8 +197,8 @@ def _fit(model, train, val, *, loss, steps, time_budget, batch_size, lr, weight_
         from ..data.shapes import scene_twins as scene_twins_for
     opt = _make_optimizer(model, lr, weight_decay)
     step_fn = _make_step(model, opt, loss, margin, mask_fn or "both", twin_weight)
-    no_neg = np.zeros((1, width), np.int32)
-    no_rows = np.zeros((0,), np.int32)
+    no_neg = tf.zeros((1, width), tf.int32)  # placeholders for the branches a step skips
+    no_rows = tf.zeros((0,), tf.int32)
 
     def prepare():
         """The next batch as NumPy arrays (runs in the prefetch thread)."""
@@ -231,9 +231,9 @@ def _fit(model, train, val, *, loss, steps, time_budget, batch_size, lr, weight_
             opt.learning_rate = cur_lr
             x, ids, neg, fn_mask, twin_rows, twin_ids = batch
             hardest = loss == "vse_hardest" and frac >= hinge_warmup
-            value = step_fn(tf.constant(x), tf.constant(ids), tf.constant(no_neg if neg is None else neg),
-                            tf.constant(fn_mask), tf.constant(no_rows if twin_rows is None else twin_rows),
-                            tf.constant(no_neg if twin_ids is None else twin_ids),
+            value = step_fn(tf.constant(x), tf.constant(ids), no_neg if neg is None else tf.constant(neg),
+                            tf.constant(fn_mask), no_rows if twin_rows is None else tf.constant(twin_rows),
+                            no_neg if twin_ids is None else tf.constant(twin_ids),
                             neg is not None, twin_rows is not None, bool(hardest))
             clock.step_done()
             history["step"].append(step)
