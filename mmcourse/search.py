@@ -1,6 +1,12 @@
 """Pure query → ranked-results functions behind :class:`mmcourse.widgets.SearchExplorer`.
 
-Every search returns a :class:`SearchResult`: the top-k item ids (image or caption indices),
+One search path, :func:`search`, is generic over (query modality, item modality): the query is
+an item of the dataset (an index) or a new value (typed text, a waveform) encoded by any
+callable. ``search_text_to_image`` and its siblings are thin aliases over it. Relevance comes
+from the dataset (``ds.relevance`` / ``ds.query_relevance``); nothing here knows which dataset
+it is looking at.
+
+Every search returns a :class:`SearchResult`: the top-k item ids (indices into the items),
 their scores, a relevance mark per result where the dataset knows the ground truth, the query's
 AP and NDCG@k, and a one-line message for a status bar. The widget is a thin shell over these
 functions, so everything here is testable without a browser.
@@ -42,8 +48,8 @@ class SearchResult:
 
     Attributes
     ----------
-    ids : int64 (k,) — indices of the returned items (images, or captions when
-        ``target == "text"``), best first
+    ids : int64 (k,) — indices of the returned items of modality ``target`` (images,
+        captions, ...), best first
     scores : float32 (k,) — ranking scores, higher is better (negated distance for
         Euclidean and Hamming)
     relevance : float32 (k,) or None — the ground-truth grade of each result (0 = not
@@ -53,7 +59,7 @@ class SearchResult:
         relevance is unknown
     message : str — one human-readable line for a status bar
     ok : bool — False when the query could not be run (then ``ids`` is empty)
-    target : "image" or "text" — what ``ids`` index
+    target : the modality ``ids`` index ("image", "text", "audio", ...)
     metric : the similarity used
     query : a short description of the query
     """
@@ -99,14 +105,70 @@ def failed(message: str, target: str = "image", metric: str = "cosine", query: s
     return SearchResult(message=message, ok=False, target=target, metric=metric, query=query)
 
 
+# ---------------------------------------------------------------- modality names and dataset access
+# How each modality is named in messages: (one item, several items). One table, in one place; a
+# modality missing here is called by its own name ("video", "video items").
+NOUNS = {"image": ("image", "images"), "text": ("caption", "captions"),
+         "audio": ("spoken caption", "spoken captions"), "video": ("video", "videos")}
+
+
+def noun(modality: str, plural: bool = False) -> str:
+    """How an item of ``modality`` is called in messages: ``noun("text") == "caption"``."""
+    one, many = NOUNS.get(modality, (modality, f"{modality} items"))
+    return many if plural else one
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def _require_generic(dataset):
+    if not (hasattr(dataset, "modalities") and callable(getattr(dataset, "get", None))
+            and callable(getattr(dataset, "relevance", None))):
+        raise ValueError(f"dataset: expected a dataset with modalities, get(modality) and "
+                         f"relevance(...) (a CaptionDataset), got {describe(dataset)}")
+
+
+def dataset_modalities(dataset) -> tuple[str, ...]:
+    """The modalities a dataset carries, e.g. ``("image", "text", "audio")``."""
+    _require_generic(dataset)
+    return tuple(dataset.modalities)
+
+
+def dataset_items(dataset, modality: str):
+    """The items of one modality (``ds.get(modality)``): images, captions, waveforms, ..."""
+    check_choice(modality, "modality", dataset_modalities(dataset))
+    return dataset.get(modality)
+
+
+def n_items(dataset, modality: str) -> int:
+    """Number of items of ``modality`` in the dataset."""
+    count = getattr(dataset, "count", None)
+    if callable(count):
+        check_choice(modality, "modality", dataset_modalities(dataset))
+        return int(count(modality))
+    return len(dataset_items(dataset, modality))
+
+
+def _is_typed(items) -> bool:
+    """True when the items are strings (a learner types new ones: text)."""
+    return len(items) > 0 and isinstance(items[0], str)
+
+
 # ---------------------------------------------------------------- vocabulary and text checks
 def dataset_vocabulary(dataset) -> frozenset:
-    """The set of tokens in the dataset's captions (used to flag unknown query words)."""
+    """The set of tokens of the dataset's typed items (captions), used to flag unknown words."""
+    own = getattr(dataset, "vocabulary", None)
+    if callable(own):
+        return frozenset(own())
     from .text import tokenize
 
     words: set[str] = set()
-    for caption in dataset.captions:
-        words.update(tokenize(caption))
+    for modality in dataset_modalities(dataset):
+        items = dataset_items(dataset, modality)
+        if _is_typed(items):
+            for item in items:
+                words.update(tokenize(item))
     return frozenset(words)
 
 
@@ -146,18 +208,21 @@ def check_query_text(text, vocabulary=None) -> tuple[str, list[str]]:
 
 
 # ---------------------------------------------------------------- encoders and codes
-def encode_texts(text_encoder: Callable | None, texts: list[str], dim: int | None = None,
-                 what: str = "text encoder") -> np.ndarray:
-    """Run ``text_encoder(texts)`` defensively: float32 (len(texts), d), finite, ``d == dim``.
+def encode_queries(encoder: Callable | None, values: list, dim: int | None = None,
+                   modality: str = "text", item_modality: str = "image",
+                   what: str | None = None) -> np.ndarray:
+    """Run ``encoder(values)`` defensively: float32 (len(values), d), finite, ``d == dim``.
 
-    Any failure (no encoder, an exception, NaN/inf, wrong shape or dimension) becomes a
-    :class:`QueryError` with a friendly message instead of a traceback.
+    ``encoder`` is any callable list -> (n, d) (numpy, torch or TF output). Any failure (no
+    encoder, an exception, NaN/inf, wrong shape or dimension) becomes a :class:`QueryError`
+    with a friendly message instead of a traceback.
     """
-    if text_encoder is None:
-        raise QueryError("No text encoder was given, so text queries are disabled. "
-                         "Pass text_encoder= (a callable list[str] -> (n, d) array).")
+    what = what or f"{modality} encoder"
+    if encoder is None:
+        raise QueryError(f"No {modality} encoder was given, so {modality} queries are disabled. "
+                         f"Pass {modality}_encoder= (a callable list -> (n, d) array).")
     try:
-        out = text_encoder(list(texts))
+        out = encoder(list(values))
     except Exception as exc:  # any user-supplied encoder may fail in any way
         raise QueryError(f"The {what} raised {type(exc).__name__}: {exc}") from None
     if hasattr(out, "detach"):  # a torch tensor slipped through
@@ -168,53 +233,66 @@ def encode_texts(text_encoder: Callable | None, texts: list[str], dim: int | Non
         arr = np.asarray(out, dtype=np.float32)
     except (TypeError, ValueError):
         raise QueryError(f"The {what} returned {describe(out)}, expected an (n, d) array.") from None
-    if arr.ndim == 1 and len(texts) == 1:
+    if arr.ndim == 1 and len(values) == 1:
         arr = arr[None, :]
-    if arr.ndim != 2 or arr.shape[0] != len(texts):
+    if arr.ndim != 2 or arr.shape[0] != len(values):
         raise QueryError(f"The {what} returned shape {arr.shape}, expected "
-                         f"({len(texts)}, d): one row per text.")
+                         f"({len(values)}, d): one row per {modality}.")
     if not np.isfinite(arr).all():
         raise QueryError(f"The {what} returned NaN or infinite values "
                          f"(is the model trained? are the weights loaded?).")
     if dim is not None and arr.shape[1] != dim:
         raise QueryError(f"The {what} gives {arr.shape[1]}-dimensional vectors but the items "
                          f"are {dim}-dimensional: they are not in one joint space "
-                         f"(try text → text, or an encoder trained with the image encoder).")
+                         f"(try {modality} → {modality}, or an encoder trained with the "
+                         f"{item_modality} encoder).")
     return arr
+
+
+def encode_texts(text_encoder: Callable | None, texts: list[str], dim: int | None = None,
+                 what: str = "text encoder") -> np.ndarray:
+    """:func:`encode_queries` for texts: float32 (len(texts), d); QueryError on any failure."""
+    return encode_queries(text_encoder, texts, dim, modality="text", item_modality="image", what=what)
 
 
 def as_packed_codes(codes, name: str = "codes") -> np.ndarray:
-    """Hash codes as packed uint8 (n, bits/8).
+    """Hash codes as packed uint8 (n, bits/8), exactly as :func:`mmcourse.hashing.pack_bits` makes.
 
-    Accepts unpacked codes in {0, 1} or {-1, +1} of shape (n, bits) (packed with
-    :func:`mmcourse.hashing.pack_bits`) or already-packed uint8 bytes.
+    Only packed codes are accepted: a 2-D uint8 array. Nothing is guessed from the values (a
+    packed byte may well be 0 or 1), so unpacked {0, 1} / {-1, +1} codes of shape (n, bits)
+    must be packed by the caller with ``pack_bits``.
     """
-    arr = as_matrix(codes, name)
-    values = np.unique(arr)
-    if np.isin(values, (-1, 0, 1)).all() and (arr.shape[1] % 8 == 0 or arr.dtype != np.uint8):
-        from .hashing import pack_bits
-
-        return np.asarray(pack_bits(arr), dtype=np.uint8)
-    if arr.dtype != np.uint8:
-        raise ValueError(f"{name}: expected codes in {{0, 1}} / {{-1, +1}} or packed uint8 bytes, "
-                         f"got {describe(arr)} with values like {values[:4].tolist()}")
+    arr = np.asarray(codes) if not isinstance(codes, np.ndarray) else codes
+    if arr.ndim != 2 or arr.dtype != np.uint8:
+        raise ValueError(f"{name}: expected packed uint8 codes of shape (n, bits/8) from "
+                         f"mmcourse.hashing.pack_bits, got {describe(arr)}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name}: expected at least one code of at least one byte, got {describe(arr)}")
     return arr
+
+
+def encode_query_codes(codes_fn: Callable | None, values: list, n_bytes: int,
+                       modality: str = "text") -> np.ndarray:
+    """Packed codes (len(values), n_bytes) for new query values; QueryError on any failure."""
+    if codes_fn is None:
+        raise QueryError(f"Hamming search for {_article(modality)} {modality} query needs "
+                         f"{modality}_codes_fn= (a callable list -> packed uint8 codes, "
+                         f"e.g. pack_bits(CrossModalHashing.encode_text(features))).")
+    try:
+        packed = as_packed_codes(codes_fn(list(values)), f"{modality} codes")
+    except Exception as exc:
+        raise QueryError(f"The {modality} hasher failed: {type(exc).__name__}: {exc}") from None
+    if packed.shape != (len(values), n_bytes):
+        hint = (" Its output looks like unpacked bits: wrap it in mmcourse.hashing.pack_bits."
+                if packed.shape[1] == 8 * n_bytes and packed.max() <= 1 else "")
+        raise QueryError(f"The {modality} hasher gives {packed.shape[1] * 8}-bit codes for "
+                         f"{packed.shape[0]} queries; the items use {n_bytes * 8}-bit codes.{hint}")
+    return packed
 
 
 def encode_text_codes(text_codes_fn: Callable | None, texts: list[str], n_bytes: int) -> np.ndarray:
     """Packed codes (len(texts), n_bytes) for text queries; QueryError on any failure."""
-    if text_codes_fn is None:
-        raise QueryError("Hamming search for a text query needs text_codes_fn= "
-                         "(e.g. CrossModalHashing.encode_text applied to text features).")
-    try:
-        codes = text_codes_fn(list(texts))
-        packed = as_packed_codes(codes, "text codes")
-    except Exception as exc:
-        raise QueryError(f"The text hasher failed: {type(exc).__name__}: {exc}") from None
-    if packed.shape != (len(texts), n_bytes):
-        raise QueryError(f"The text hasher gives {packed.shape[1] * 8}-bit codes for "
-                         f"{packed.shape[0]} texts; the items use {n_bytes * 8}-bit codes.")
-    return packed
+    return encode_query_codes(text_codes_fn, texts, n_bytes, modality="text")
 
 
 # ---------------------------------------------------------------- scoring and ranking
@@ -283,8 +361,7 @@ def rank(scores, k: int, relevance=None, exclude=None) -> tuple[np.ndarray, np.n
 
 def _finish(ids, scores, metrics, relevance, *, target, metric, query, notes=()) -> SearchResult:
     rel = None if relevance is None else np.asarray(relevance, dtype=np.float32)[ids]
-    what = "images" if target == "image" else "captions"
-    message = f"Top {len(ids)} {what} for {query} ({metric})."
+    message = f"Top {len(ids)} {noun(target, plural=True)} for {query} ({metric})."
     if relevance is None:
         message += " Relevance unknown for this query: no marks."
     elif metrics.get("n_relevant", 0) == 0:
@@ -294,36 +371,60 @@ def _finish(ids, scores, metrics, relevance, *, target, metric, query, notes=())
                         ok=True, target=target, metric=metric, query=query)
 
 
-# ---------------------------------------------------------------- relevance lookups
-def text_relevance(dataset, text: str) -> np.ndarray | None:
-    """Relevance (n_images,) of every image to a typed query, or None when unknown.
+# ---------------------------------------------------------------- relevance lookups (generic)
+def relevance_matrix(dataset, query_modality: str, item_modality: str, graded: bool = True):
+    """Relevance (n_query_items, n_items) float32 between two modalities of a dataset.
 
-    A query equal to a dataset caption uses that caption's relevance; otherwise, on a dataset
-    with structure (shapes), the query is parsed with ``parse_caption`` and scored with
-    ``relevance_matrix`` (graded). Text the parser does not understand gives None.
+    ``ds.relevance(query_modality, item_modality)``: exact graded relevance where the source has
+    structure, pairing (same scene) otherwise.
+    """
+    _require_generic(dataset)
+    return np.asarray(dataset.relevance(query_modality, item_modality, graded=graded), dtype=np.float32)
+
+
+def index_relevance(dataset, query_modality: str, item_modality: str,
+                    query_index: int) -> np.ndarray | None:
+    """Relevance (n_items,) of every item of ``item_modality`` to dataset item ``query_index``;
+    None when the dataset knows no more than identity for this pair (``ds.knows_relevance``:
+    images without labels)."""
+    if dataset is None:
+        return None
+    _require_generic(dataset)
+    knows = getattr(dataset, "knows_relevance", None)
+    if callable(knows) and not knows(query_modality, item_modality):
+        return None
+    return np.asarray(dataset.relevance(query_modality, item_modality, query_idx=[int(query_index)],
+                                        graded=True), dtype=np.float32)[0]
+
+
+def value_relevance(dataset, query_modality: str, query, item_modality: str) -> np.ndarray | None:
+    """Relevance (n_items,) of the items of ``item_modality`` to a NEW query value, or None.
+
+    The dataset judges it (``ds.query_relevance``): a typed query equal to one of its captions
+    uses that caption's relevance, a structured dataset parses the text (shapes), and what it
+    cannot judge (a new waveform, text outside its grammar) gives None.
     """
     if dataset is None:
         return None
-    norm = " ".join(text.lower().split())
-    for j, caption in enumerate(dataset.captions):
-        if " ".join(caption.lower().split()) == norm:
-            return dataset.text_image_relevance([j])[0]
-    if not getattr(dataset, "has_structure", False) \
-            or getattr(dataset, "relevance_rule", "shapes") != "shapes":  # digits: class ids
+    judge = getattr(dataset, "query_relevance", None)
+    if not callable(judge):
         return None
-    from .data.shapes import parse_caption, relevance_matrix
+    rel = judge(query_modality, query, item_modality)
+    return None if rel is None else np.asarray(rel, dtype=np.float32)
 
-    meaning = parse_caption(text)
-    if meaning is None:
-        return None
-    return np.asarray(relevance_matrix([meaning], dataset.scenes), dtype=np.float32)[0]
+
+def text_relevance(dataset, text: str) -> np.ndarray | None:
+    """Relevance (n_images,) of every image to a typed query, or None when unknown.
+
+    A query equal to a dataset caption uses that caption's relevance; otherwise the dataset
+    judges the text (``ds.query_relevance``; graded on shapes). Text it cannot judge gives None.
+    """
+    return value_relevance(dataset, "text", text, "image")
 
 
 def image_relevance(dataset, image_index: int) -> np.ndarray | None:
     """Relevance (n_images,) of images to an image query: shares a label; None without labels."""
-    if dataset is None or getattr(dataset, "labels", None) is None:
-        return None
-    return dataset.image_image_relevance([image_index])[0]
+    return index_relevance(dataset, "image", "image", image_index)
 
 
 def image_text_relevance(dataset, image_index: int) -> np.ndarray | None:
@@ -332,21 +433,10 @@ def image_text_relevance(dataset, image_index: int) -> np.ndarray | None:
     With structure (shapes) a caption is relevant when the image satisfies it (graded);
     otherwise only the image's own captions count (the papers' protocol).
     """
-    if dataset is None:
-        return None
-    graded = bool(getattr(dataset, "has_structure", False))
-    return dataset.image_text_relevance([image_index], graded=graded)[0]
+    return index_relevance(dataset, "image", "text", image_index)
 
 
 # ---------------------------------------------------------------- shared checks
-def _check_items(embeddings, name: str, dataset, expected_rows: int | None):
-    arr = as_matrix(embeddings, name, dtype=np.float32)
-    if expected_rows is not None and arr.shape[0] != expected_rows:
-        raise ValueError(f"{name}: expected {expected_rows} rows (one per item of the dataset), "
-                         f"got shape {arr.shape}")
-    return arr
-
-
 def _check_setup(k, metric, codes, codes_name, n_items):
     k = check_int(k, "k", minimum=1)
     check_choice(metric, "metric", METRICS)
@@ -355,34 +445,144 @@ def _check_setup(k, metric, codes, codes_name, n_items):
         if codes is None:
             raise ValueError(f"{codes_name}: expected hash codes for metric='hamming', got None")
         packed = as_packed_codes(codes, codes_name)
-        if len(packed) != n_items:
+        if n_items is not None and len(packed) != n_items:
             raise ValueError(f"{codes_name}: expected {n_items} rows, got {len(packed)}")
     return k, packed
 
 
-def _check_captions(caption_embeddings, caption_codes, metric, dataset):
-    """Caption embeddings (m, d), or None when a Hamming search has only codes."""
-    if caption_embeddings is None and metric == "hamming" and caption_codes is not None:
-        return None
-    return _check_items(caption_embeddings, "caption_embeddings", dataset,
-                        None if dataset is None else dataset.n_captions)
+def _check_relevance(relevance, n: int) -> np.ndarray:
+    rel = np.asarray(relevance, dtype=np.float32)
+    if rel.shape != (n,):
+        raise ValueError(f"relevance: expected shape ({n},) (one per item), got {rel.shape}")
+    return rel
 
 
-def _n_captions(caps, caption_codes, dataset) -> int:
-    if caps is not None:
-        return len(caps)
-    return dataset.n_captions if dataset is not None else len(np.asarray(caption_codes))
+_DEFAULT_NAMES = {"items": "item_embeddings", "codes": "codes", "query": "query",
+                  "query_embeddings": "query_embeddings", "query_codes": "query_codes"}
 
 
-def _check_index(index, n: int, name: str) -> int:
-    return check_int(index, name, minimum=0, maximum=n - 1)
+# ---------------------------------------------------------------- the one search path
+def search(query, query_modality: str = "text", item_modality: str = "image", item_embeddings=None, *,
+           encode: Callable | None = None, dataset=None, k: int = 8, metric: str = "cosine",
+           codes=None, query_embeddings=None, query_vector=None, query_codes=None,
+           encode_codes: Callable | None = None, vocabulary=None, relevance=None,
+           exclude_self: bool | None = None, names: dict | None = None) -> SearchResult:
+    """Items of ``item_modality`` (rows of ``item_embeddings`` (n, d)) ranked for one query.
+
+    ``query`` is either an **index** (int) into the dataset's items of ``query_modality`` — its
+    vector is ``query_vector`` (d,), else row ``query`` of ``query_embeddings`` (n_q, d), else
+    ``item_embeddings[query]`` for a same-modality query, else ``encode([that item])`` — or a
+    **new value** (typed text, a waveform, ...) encoded by ``encode`` (any callable list -> (n, d)
+    in the items' space). Typed text is checked against ``vocabulary`` (default: the dataset's
+    words). ``metric="hamming"`` compares packed uint8 ``codes`` (n, bytes) with ``query_codes``
+    (index query) or ``encode_codes([value])``.
+
+    Relevance: ``relevance`` (n,) when given, False for none, else the dataset's
+    (:func:`index_relevance` / :func:`value_relevance`). ``exclude_self`` (default: True for a
+    same-modality index query) leaves the query item out. ``names`` renames arguments in error
+    messages (the aliases keep their historical names). Set-up errors raise ``ValueError``;
+    query problems come back as ``SearchResult(ok=False)``.
+    """
+    names = {**_DEFAULT_NAMES, **(names or {})}
+    qm, im = query_modality, item_modality
+    for value, arg in ((qm, "query_modality"), (im, "item_modality")):
+        if not isinstance(value, str):
+            raise ValueError(f"{arg}: expected a modality name such as 'image', got {describe(value)}")
+        if dataset is not None:
+            check_choice(value, arg, dataset_modalities(dataset))
+    expected = None if dataset is None else n_items(dataset, im)
+    items = None
+    if item_embeddings is not None or metric != "hamming" or codes is None:
+        items = as_matrix(item_embeddings, names["items"], dtype=np.float32)
+        if expected is not None and len(items) != expected:
+            raise ValueError(f"{names['items']}: expected {expected} rows (one per item of the "
+                             f"dataset), got shape {items.shape}")
+    n = expected if expected is not None else (len(items) if items is not None else None)
+    k, packed = _check_setup(k, metric, codes, names["codes"], n)
+    n = len(packed) if n is None else n
+    is_index = isinstance(query, (int, np.integer)) and not isinstance(query, bool)
+    one, Ones, Items = noun(qm), noun(qm, True).capitalize(), noun(im, True)
+    if is_index:
+        if dataset is not None:
+            n_q = n_items(dataset, qm)
+        elif query_embeddings is not None:
+            n_q = len(query_embeddings)
+        else:
+            n_q = n if qm == im else int(query) + 1
+        q = check_int(query, names["query"], minimum=0, maximum=n_q - 1)
+        if exclude_self is None:
+            exclude_self = qm == im
+        description = f"{one} #{q}"
+    notes = []
+    try:
+        if is_index:
+            if metric == "hamming":
+                if query_codes is not None:
+                    qcode = as_packed_codes(query_codes, names["query_codes"])[q]
+                elif qm == im:
+                    qcode = packed[q]
+                elif encode_codes is not None and dataset is not None:
+                    qcode = encode_query_codes(encode_codes, [dataset_items(dataset, qm)[q]],
+                                               packed.shape[1], modality=qm)[0]
+                else:
+                    raise QueryError(f"Hamming search from {_article(one)} {one} needs {qm}_codes=.")
+                if qcode.shape[0] != packed.shape[1]:
+                    raise QueryError(f"{one.capitalize()} and {noun(im)} codes have different lengths.")
+                scores = score_items(qcode, packed, "hamming")
+            else:
+                if items is None:
+                    raise QueryError(f"No {noun(im)} embeddings were given.")
+                if query_vector is not None:
+                    vec = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+                elif query_embeddings is not None:
+                    vec = as_matrix(query_embeddings, names["query_embeddings"], dtype=np.float32)[q]
+                elif qm == im:
+                    vec = items[q]
+                elif dataset is not None:
+                    vec = encode_queries(encode, [dataset_items(dataset, qm)[q]], modality=qm,
+                                         item_modality=im)[0]
+                else:
+                    raise QueryError(f"No {qm} embeddings or {qm} encoder were given.")
+                if vec.shape[0] != items.shape[1]:
+                    raise QueryError(f"{Ones} are {vec.shape[0]}-dimensional but {Items} are "
+                                     f"{items.shape[1]}-dimensional: not one joint space.")
+                scores = score_items(vec, items, metric)
+            if relevance is None:
+                relevance = index_relevance(dataset, qm, im, q)
+            elif relevance is False:
+                relevance = None
+            else:
+                relevance = _check_relevance(relevance, len(scores))
+        else:
+            description = repr(query) if isinstance(query, str) else f"a new {one}"
+            value = query
+            if isinstance(query, str) or (dataset is not None and _is_typed(dataset_items(dataset, qm))):
+                vocab = vocabulary if vocabulary is not None else (
+                    dataset_vocabulary(dataset) if dataset is not None else None)
+                value, unknown = check_query_text(query, vocab)
+                description = f"'{value}'"
+                if unknown:
+                    notes.append(f"Unknown words ignored: {', '.join(unknown)}.")
+            if metric == "hamming":
+                qcode = encode_query_codes(encode_codes, [value], packed.shape[1], modality=qm)
+                scores = score_items(qcode, packed, "hamming")
+            else:
+                q_vec = encode_queries(encode, [value], dim=items.shape[1], modality=qm, item_modality=im)
+                scores = score_items(q_vec, items, metric)
+            if relevance is None:
+                relevance = value_relevance(dataset, qm, value, im)
+            elif relevance is False:
+                relevance = None
+            else:
+                relevance = _check_relevance(relevance, len(scores))
+            q = None
+        ids, vals, mets = rank(scores, k, relevance, exclude=q if (is_index and exclude_self) else None)
+    except QueryError as exc:
+        return failed(str(exc), im, metric, description)
+    return _finish(ids, vals, mets, relevance, target=im, metric=metric, query=description, notes=notes)
 
 
-def _n_images(dataset, embeddings) -> int | None:
-    return None if dataset is None else dataset.n_images
-
-
-# ---------------------------------------------------------------- the searches
+# ---------------------------------------------------------------- the historical searches (aliases)
 def search_text_to_image(text, text_encoder, image_embeddings, dataset=None, *, k: int = 8,
                          metric: str = "cosine", image_codes=None, text_codes_fn=None,
                          vocabulary=None) -> SearchResult:
@@ -390,28 +590,27 @@ def search_text_to_image(text, text_encoder, image_embeddings, dataset=None, *, 
 
     ``text_encoder`` maps list[str] → (n, d) in the images' space. ``vocabulary`` (a
     Vocabulary or set of words; default: the dataset's caption words) flags unknown words.
-    With ``metric="hamming"`` the query is hashed by ``text_codes_fn`` and compared with
-    ``image_codes``. Relevance comes from :func:`text_relevance`.
+    With ``metric="hamming"`` the query is hashed by ``text_codes_fn`` (packed uint8 codes) and
+    compared with ``image_codes``. Relevance comes from :func:`text_relevance`.
     """
-    items = _check_items(image_embeddings, "image_embeddings", dataset, _n_images(dataset, image_embeddings))
-    k, packed = _check_setup(k, metric, image_codes, "image_codes", len(items))
-    try:
-        vocab = vocabulary if vocabulary is not None else (
-            dataset_vocabulary(dataset) if dataset is not None else None)
-        clean, unknown = check_query_text(text, vocab)
-        if metric == "hamming":
-            q = encode_text_codes(text_codes_fn, [clean], packed.shape[1])
-            scores = score_items(q, packed, "hamming")
-        else:
-            q = encode_texts(text_encoder, [clean], dim=items.shape[1])
-            scores = score_items(q, items, metric)
-        relevance = text_relevance(dataset, clean)
-        ids, vals, mets = rank(scores, k, relevance)
-    except QueryError as exc:
-        return failed(str(exc), "image", metric, repr(text))
-    notes = [f"Unknown words ignored: {', '.join(unknown)}."] if unknown else []
-    return _finish(ids, vals, mets, relevance, target="image", metric=metric,
-                   query=f"'{clean}'", notes=notes)
+    if not isinstance(text, str):  # a new value, never an index
+        return _typed_only(text, "image", metric, image_embeddings, image_codes, dataset, k,
+                           "image_embeddings", "image_codes")
+    return search(text, "text", "image", image_embeddings, encode=text_encoder, dataset=dataset, k=k,
+                  metric=metric, codes=image_codes, encode_codes=text_codes_fn, vocabulary=vocabulary,
+                  names={"items": "image_embeddings", "codes": "image_codes"})
+
+
+def _typed_only(query, target, metric, items, codes, dataset, k, items_name, codes_name):
+    """A non-string where typed text is expected: validate the set-up, then explain."""
+    if items is not None or metric != "hamming":
+        arr = as_matrix(items, items_name, dtype=np.float32)
+        n = None if dataset is None else n_items(dataset, target)
+        if n is not None and len(arr) != n:
+            raise ValueError(f"{items_name}: expected {n} rows (one per item of the dataset), "
+                             f"got shape {arr.shape}")
+    _check_setup(k, metric, codes, codes_name, None)
+    return failed(f"The query must be text, got {describe(query)}.", target, metric, repr(query))
 
 
 def search_image_to_image(image_index, image_embeddings, dataset=None, *, k: int = 8,
@@ -421,17 +620,15 @@ def search_image_to_image(image_index, image_embeddings, dataset=None, *, k: int
 
     Relevance: images sharing at least one label with the query (the hashing protocol).
     """
-    items = _check_items(image_embeddings, "image_embeddings", dataset, _n_images(dataset, image_embeddings))
-    k, packed = _check_setup(k, metric, image_codes, "image_codes", len(items))
-    q = _check_index(image_index, len(items), "image_index")
-    try:
-        scores = score_items(packed[q] if metric == "hamming" else items[q],
-                             packed if metric == "hamming" else items, metric)
-        relevance = image_relevance(dataset, q)
-        ids, vals, mets = rank(scores, k, relevance, exclude=q if exclude_query else None)
-    except QueryError as exc:
-        return failed(str(exc), "image", metric, f"image #{q}")
-    return _finish(ids, vals, mets, relevance, target="image", metric=metric, query=f"image #{q}")
+    return search(_as_index(image_index, "image_index"), "image", "image", image_embeddings,
+                  dataset=dataset, k=k, metric=metric, codes=image_codes, exclude_self=exclude_query,
+                  names={"items": "image_embeddings", "codes": "image_codes", "query": "image_index"})
+
+
+def _as_index(value, name: str):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name}: expected an integer, got {describe(value)}")
+    return value
 
 
 def search_image_to_text(image_index, image_embeddings, caption_embeddings, dataset=None, *,
@@ -442,36 +639,19 @@ def search_image_to_text(image_index, image_embeddings, caption_embeddings, data
     Relevance: :func:`image_text_relevance` (captions the image satisfies, on shapes), or the
     precomputed row ``relevance`` (m,) when given (a widget caches the whole matrix once).
     """
-    images = _check_items(image_embeddings, "image_embeddings", dataset, _n_images(dataset, image_embeddings))
-    caps = _check_captions(caption_embeddings, caption_codes, metric, dataset)
-    k, packed = _check_setup(k, metric, caption_codes, "caption_codes", _n_captions(caps, caption_codes, dataset))
-    q = _check_index(image_index, len(images), "image_index")
-    try:
-        if metric == "hamming":
-            if image_codes is None:
-                raise QueryError("Hamming search from an image needs image_codes=.")
-            qcode = as_packed_codes(image_codes, "image_codes")[q]
-            if qcode.shape[0] != packed.shape[1]:
-                raise QueryError("Image and caption codes have different lengths.")
-            scores = score_items(qcode, packed, "hamming")
-        else:
-            if caps is None:
-                raise QueryError("No caption embeddings were given.")
-            if images.shape[1] != caps.shape[1]:
-                raise QueryError(f"Images are {images.shape[1]}-dimensional but captions are "
-                                 f"{caps.shape[1]}-dimensional: not one joint space.")
-            scores = score_items(images[q], caps, metric)
-        if relevance is None:
-            relevance = image_text_relevance(dataset, q)
-        else:
-            relevance = np.asarray(relevance, dtype=np.float32)
-            if relevance.shape != scores.shape:
-                raise ValueError(f"relevance: expected shape {scores.shape} (one per caption), "
-                                 f"got {relevance.shape}")
-        ids, vals, mets = rank(scores, k, relevance)
-    except QueryError as exc:
-        return failed(str(exc), "text", metric, f"image #{q}")
-    return _finish(ids, vals, mets, relevance, target="text", metric=metric, query=f"image #{q}")
+    images = as_matrix(image_embeddings, "image_embeddings", dtype=np.float32)
+    if dataset is not None and len(images) != n_items(dataset, "image"):
+        raise ValueError(f"image_embeddings: expected {n_items(dataset, 'image')} rows (one per item "
+                         f"of the dataset), got shape {images.shape}")
+    q = check_int(_as_index(image_index, "image_index"), "image_index", minimum=0,
+                  maximum=len(images) - 1)
+    if image_codes is not None and metric == "hamming":
+        image_codes = as_packed_codes(image_codes, "image_codes")
+    return search(q, "image", "text", caption_embeddings, dataset=dataset, k=k, metric=metric,
+                  codes=caption_codes, query_vector=None if metric == "hamming" else images[q],
+                  query_codes=image_codes, relevance=relevance,
+                  names={"items": "caption_embeddings", "codes": "caption_codes",
+                         "query": "image_index", "query_codes": "image_codes"})
 
 
 def search_text_to_text(text, text_encoder, caption_embeddings, dataset=None, *, k: int = 8,
@@ -482,28 +662,15 @@ def search_text_to_text(text, text_encoder, caption_embeddings, dataset=None, *,
     Relevance of caption j: the relevance of its image to the query (so a caption describing a
     matching scene counts even when worded differently).
     """
-    caps = _check_captions(caption_embeddings, caption_codes, metric, dataset)
-    k, packed = _check_setup(k, metric, caption_codes, "caption_codes", _n_captions(caps, caption_codes, dataset))
-    try:
-        vocab = vocabulary if vocabulary is not None else (
-            dataset_vocabulary(dataset) if dataset is not None else None)
-        clean, unknown = check_query_text(text, vocab)
-        if metric == "hamming":
-            q = encode_text_codes(text_codes_fn, [clean], packed.shape[1])
-            scores = score_items(q, packed, "hamming")
-        else:
-            q = encode_texts(text_encoder, [clean], dim=caps.shape[1])
-            scores = score_items(q, caps, metric)
-        img_rel = text_relevance(dataset, clean)
-        relevance = None if img_rel is None else img_rel[dataset.caption_image]
-        ids, vals, mets = rank(scores, k, relevance)
-    except QueryError as exc:
-        return failed(str(exc), "text", metric, repr(text))
-    notes = [f"Unknown words ignored: {', '.join(unknown)}."] if unknown else []
-    return _finish(ids, vals, mets, relevance, target="text", metric=metric,
-                   query=f"'{clean}'", notes=notes)
+    if not isinstance(text, str):
+        return _typed_only(text, "text", metric, caption_embeddings, caption_codes, dataset, k,
+                           "caption_embeddings", "caption_codes")
+    return search(text, "text", "text", caption_embeddings, encode=text_encoder, dataset=dataset, k=k,
+                  metric=metric, codes=caption_codes, encode_codes=text_codes_fn,
+                  vocabulary=vocabulary, names={"items": "caption_embeddings", "codes": "caption_codes"})
 
 
+# ---------------------------------------------------------------- composed queries
 def composed_query_vector(image_vector, text_vector, weight: float) -> np.ndarray:
     """``(1 - weight) · image + weight · text`` of the two L2-normalised vectors, float32 (d,).
 
@@ -522,14 +689,69 @@ def composed_query_vector(image_vector, text_vector, weight: float) -> np.ndarra
     return np.asarray(fused, dtype=np.float32).reshape(-1)
 
 
+def composed_relevance_of(dataset, base_modality: str, base_index: int, modifier_modality: str,
+                          modifier) -> np.ndarray | None:
+    """Relevance (n_items,) of a composed query: the items of ``base_modality`` that satisfy the
+    modifier AND are relevant to the base item (when the dataset knows more than identity);
+    None when the modifier's relevance is unknown."""
+    rel = value_relevance(dataset, modifier_modality, modifier, base_modality)
+    if rel is None:
+        return None
+    shared = index_relevance(dataset, base_modality, base_modality, int(base_index))
+    return rel if shared is None else rel * (shared > 0)
+
+
 def composed_relevance(dataset, image_index: int, text: str) -> np.ndarray | None:
     """Relevance (n_images,) of a composed query: satisfies the text AND shares a label with
     the query image (when the dataset has labels); None when the text's relevance is unknown."""
-    rel = text_relevance(dataset, text)
-    if rel is None:
-        return None
-    shared = image_relevance(dataset, image_index)
-    return rel if shared is None else rel * (shared > 0)
+    return composed_relevance_of(dataset, "image", image_index, "text", text)
+
+
+def search_composed(base_index, modifier, base_modality: str = "image", modifier_modality: str = "text",
+                    item_embeddings=None, *, encode: Callable | None = None, dataset=None,
+                    weight: float = 0.5, k: int = 8, metric: str = "cosine", vocabulary=None,
+                    exclude_self: bool = True, names: dict | None = None) -> SearchResult:
+    """Items of ``base_modality`` ranked for one of them plus a modifier ("this, but red").
+
+    The query vector is :func:`composed_query_vector` of ``item_embeddings[base_index]`` and
+    ``encode([modifier])`` (``weight`` = the modifier's share in [0, 1]). Hamming is not
+    supported (codes cannot be averaged). Relevance: :func:`composed_relevance_of`.
+    """
+    names = {**_DEFAULT_NAMES, **(names or {})}
+    items = as_matrix(item_embeddings, names["items"], dtype=np.float32)
+    expected = None if dataset is None else n_items(dataset, base_modality)
+    if expected is not None and len(items) != expected:
+        raise ValueError(f"{names['items']}: expected {expected} rows (one per item of the "
+                         f"dataset), got shape {items.shape}")
+    k = check_int(k, "k", minimum=1)
+    check_choice(metric, "metric", METRICS)
+    q = check_int(_as_index(base_index, names["query"]), names["query"], minimum=0, maximum=len(items) - 1)
+    one, mm = noun(base_modality), modifier_modality
+    shown = f"'{modifier}'" if isinstance(modifier, str) else f"a new {noun(mm)}"
+    query = f"{one} #{q} + {shown} ({mm} weight {float(weight):.2f})" if isinstance(modifier, str) \
+        else f"{one} #{q}"
+    if metric == "hamming":
+        return failed("Composed queries need float embeddings: pick cosine, dot or Euclidean.",
+                      base_modality, metric, query)
+    notes = []
+    try:
+        value = modifier
+        if isinstance(modifier, str) or (dataset is not None and _is_typed(dataset_items(dataset, mm))):
+            vocab = vocabulary if vocabulary is not None else (
+                dataset_vocabulary(dataset) if dataset is not None else None)
+            value, unknown = check_query_text(modifier, vocab)
+            if unknown:
+                notes.append(f"Unknown words ignored: {', '.join(unknown)}.")
+            shown = f"'{value}'"
+        t = encode_queries(encode, [value], dim=items.shape[1], modality=mm, item_modality=base_modality)[0]
+        vec = composed_query_vector(items[q], t, weight)
+        scores = score_items(vec, items, metric)
+        relevance = composed_relevance_of(dataset, base_modality, q, mm, value)
+        ids, vals, mets = rank(scores, k, relevance, exclude=q if exclude_self else None)
+    except QueryError as exc:
+        return failed(str(exc), base_modality, metric, query)
+    query = f"{one} #{q} + {shown} ({mm} weight {float(weight):.2f})"
+    return _finish(ids, vals, mets, relevance, target=base_modality, metric=metric, query=query, notes=notes)
 
 
 def composed_query(image_index, text, text_encoder, image_embeddings, dataset=None, *,
@@ -541,74 +763,41 @@ def composed_query(image_index, text, text_encoder, image_embeddings, dataset=No
     [0, 1]). Hamming is not supported (codes cannot be averaged). Relevance:
     :func:`composed_relevance`.
     """
-    items = _check_items(image_embeddings, "image_embeddings", dataset, _n_images(dataset, image_embeddings))
-    k = check_int(k, "k", minimum=1)
-    check_choice(metric, "metric", METRICS)
-    q = _check_index(image_index, len(items), "image_index")
-    query = f"image #{q} + '{text}' (text weight {float(weight):.2f})" if isinstance(text, str) \
-        else f"image #{q}"
-    if metric == "hamming":
-        return failed("Composed queries need float embeddings: pick cosine, dot or Euclidean.",
-                      "image", metric, query)
-    try:
-        vocab = vocabulary if vocabulary is not None else (
-            dataset_vocabulary(dataset) if dataset is not None else None)
-        clean, unknown = check_query_text(text, vocab)
-        t = encode_texts(text_encoder, [clean], dim=items.shape[1])[0]
-        vec = composed_query_vector(items[q], t, weight)
-        scores = score_items(vec, items, metric)
-        relevance = composed_relevance(dataset, q, clean)
-        ids, vals, mets = rank(scores, k, relevance, exclude=q if exclude_query else None)
-    except QueryError as exc:
-        return failed(str(exc), "image", metric, query)
-    notes = [f"Unknown words ignored: {', '.join(unknown)}."] if unknown else []
-    query = f"image #{q} + '{clean}' (text weight {float(weight):.2f})"
-    return _finish(ids, vals, mets, relevance, target="image", metric=metric, query=query, notes=notes)
+    return search_composed(image_index, text, "image", "text", image_embeddings, encode=text_encoder,
+                           dataset=dataset, weight=weight, k=k, metric=metric, vocabulary=vocabulary,
+                           exclude_self=exclude_query,
+                           names={"items": "image_embeddings", "query": "image_index"})
 
 
 # ---------------------------------------------------------------- browsing
 def filter_images(dataset, word: str | None = None, label: str | None = None,
                   split: str | None = None) -> np.ndarray:
-    """Indices (int64, ascending) of the images matching all given filters.
+    """Indices (int64, ascending) of the images matching all given filters (``ds.filter``).
 
     ``word``: at least one of the image's captions contains this token (case-insensitive;
     several words must all appear in one caption); ``label``: one of ``dataset.label_names``;
     ``split``: "train" / "val" / "test". None or "" means no filter.
     """
-    from .text import tokenize
-
-    keep = np.ones(dataset.n_images, dtype=bool)
-    if split:
-        check_choice(split, "split", ("train", "val", "test"))
-        keep &= dataset.split == split
-    if label:
-        names = list(dataset.label_names or [])
-        if dataset.labels is None or label not in names:
-            raise ValueError(f"label: expected one of the dataset's label names "
-                             f"({', '.join(names[:5]) or 'none'}{', ...' if len(names) > 5 else ''}), "
-                             f"got {label!r}")
-        keep &= dataset.labels[:, names.index(label)] > 0
-    if word is not None and not isinstance(word, str):
-        raise ValueError(f"word: expected a string, got {describe(word)}")
-    wanted = set(tokenize(word)) if word else set()
-    if wanted:
-        hit = np.zeros(dataset.n_images, dtype=bool)
-        for caption, image in zip(dataset.captions, dataset.caption_image):
-            if not hit[image] and wanted <= set(tokenize(caption)):
-                hit[image] = True
-        keep &= hit
-    return np.flatnonzero(keep).astype(np.int64)
+    if not callable(getattr(dataset, "filter", None)):
+        raise ValueError(f"dataset: expected a dataset with filter(word=, label=, split=), "
+                         f"got {describe(dataset)}")
+    return np.asarray(dataset.filter(word=word, label=label, split=split), dtype=np.int64)
 
 
-def example_queries(dataset, n: int = 3) -> list[str]:
-    """A few short captions of the dataset to suggest as queries (deterministic)."""
+def example_queries(dataset, n: int = 3, modality: str = "text") -> list:
+    """A few example queries of ``modality`` (``ds.example_queries``; deterministic): for text
+    the shortest distinct captions, for another modality item indices."""
     n = check_int(n, "n", minimum=1)
-    caps = sorted(set(dataset.captions), key=lambda c: (len(c), c))
-    return caps[:n]
+    if not callable(getattr(dataset, "example_queries", None)):
+        raise ValueError(f"dataset: expected a dataset with example_queries(n), got {describe(dataset)}")
+    return list(dataset.example_queries(n, modality=modality))
 
 
 __all__ = [
-    "METRICS", "SearchResult", "QueryError", "check_query_text", "encode_texts", "as_packed_codes",
+    "METRICS", "NOUNS", "SearchResult", "QueryError", "search", "search_composed", "noun",
+    "dataset_modalities", "dataset_items", "n_items", "encode_queries", "encode_query_codes",
+    "relevance_matrix", "index_relevance", "value_relevance", "composed_relevance_of",
+    "check_query_text", "encode_texts", "as_packed_codes",
     "score_items", "rank", "text_relevance", "image_relevance", "image_text_relevance",
     "search_text_to_image", "search_image_to_image", "search_image_to_text", "search_text_to_text",
     "composed_query", "composed_query_vector", "composed_relevance", "filter_images",

@@ -1,6 +1,9 @@
 """Interactive widgets: :class:`SearchExplorer` (query the engine) and :class:`DatasetBrowser`.
 
-Both are thin ipywidgets shells: every search is a pure function of :mod:`mmcourse.search`,
+Both are thin ipywidgets shells: the explorer's state and its mode table live in
+:class:`mmcourse.search_session.SearchSession`, every search is a pure function of
+:mod:`mmcourse.search`, each modality is shown by the preview registered for it in
+:data:`PREVIEWS` (image → thumbnail, text → label, audio → player),
 and thumbnails come from :class:`ThumbnailCache` (PNG bytes encoded once per image, kept in an
 LRU cache, upscaled nearest-neighbour so 32 px scenes stay crisp). A render only swaps the
 bytes of a fixed pool of image widgets; nothing re-encodes the gallery.
@@ -20,15 +23,6 @@ import numpy as np
 from . import search as S
 from ._validation import as_matrix, check_choice, check_images, check_int, describe
 
-DIRECTIONS = {
-    "text → image": "t2i",
-    "image → image": "i2i",
-    "image → text": "i2t",
-    "text → text": "t2t",
-    "image + text → image": "composed",
-}
-_TEXT_QUERY = ("t2i", "t2t", "composed")
-_IMAGE_QUERY = ("i2i", "i2t", "composed")
 _SPLIT_COLOURS = {"train": "#1f77b4", "val": "#ff7f0e", "test": "#2ca02c"}
 _GOOD, _BAD = "#2e7d32", "#c62828"
 
@@ -107,9 +101,123 @@ def _html_status(text: str, error: bool) -> str:
             f'{"⚠ " if error else ""}{html.escape(text)}</span>')
 
 
+# ---------------------------------------------------------------- audio
+def wav_bytes(waveform, sample_rate: int) -> bytes:
+    """WAV file bytes (16-bit PCM, mono) of a float waveform (n,) in [-1, 1] at ``sample_rate`` Hz.
+
+    Written with the standard library's :mod:`wave`; values outside [-1, 1] are clipped.
+    """
+    import wave
+
+    wav = np.asarray(waveform, dtype=np.float32)
+    if wav.ndim != 1 or wav.size == 0:
+        raise ValueError(f"waveform: expected a non-empty 1-D float array (mono samples), got {describe(wav)}")
+    if not np.isfinite(wav).all():
+        raise ValueError("waveform: expected finite samples, got NaN or inf")
+    sample_rate = check_int(sample_rate, "sample_rate", minimum=1)
+    pcm = (np.clip(wav, -1.0, 1.0) * 32767.0).round().astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes(pcm.tobytes())
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- item descriptions (any modality)
+def _scene_of(dataset, modality: str, index: int) -> int:
+    """The scene (image) index an item belongs to (``ds.modality(m).scene_index``)."""
+    return int(np.asarray(dataset.modality(modality).scene_index)[index])
+
+
+def _transcript(dataset, modality: str, index: int) -> str | None:
+    """The text an item carries (a caption, what a spoken caption says); None for a scene."""
+    items = S.dataset_items(dataset, modality)
+    if S._is_typed(items):
+        return items[index]
+    info = dataset.modality(modality)
+    if info.role == "description":
+        return dataset.captions[int(np.asarray(info.content_index)[index])]
+    return None
+
+
+def _sample_rate(dataset, modality: str) -> int:
+    """Samples per second of an audio modality: its ``info["sample_rate"]``, else ``ds.sample_rate``."""
+    rate = (dataset.modality(modality).info or {}).get("sample_rate")
+    return int(dataset.sample_rate if rate is None else rate)
+
+
+# ---------------------------------------------------------------- previews, one per modality
+class Preview:
+    """How one modality's items are shown: in the query panel (``widget`` + ``show(index)``)
+    and as a one-line description (``describe(index)``). ``grid``: results as thumbnails."""
+
+    grid = False
+
+    def __init__(self, explorer, modality: str):
+        self.explorer, self.modality, self.dataset = explorer, modality, explorer.dataset
+        self.widget = _widgets().HTML()
+
+    def describe(self, index: int) -> str:
+        text = _transcript(self.dataset, self.modality, index)
+        return f"{S.noun(self.modality)} #{index}" if text is None else text
+
+    def show(self, index: int) -> None:
+        self.widget.value = f'<div style="font-size:12px">{html.escape(self.describe(index))}</div>'
+
+
+class ImagePreview(Preview):
+    """Thumbnails (PNG, LRU-cached); results in a clickable grid."""
+
+    grid = True
+
+    def __init__(self, explorer, modality: str):
+        W = _widgets()
+        self.explorer, self.modality, self.dataset = explorer, modality, explorer.dataset
+        self.thumbs = ThumbnailCache(S.dataset_items(self.dataset, modality), size=explorer.thumb_size)
+        h, w = self.thumbs.pixels
+        self.widget = W.Image(format="png", layout=W.Layout(width=f"{w}px", height=f"{h}px"))
+
+    def describe(self, index: int) -> str:
+        caps = self.dataset.captions_of(index) if hasattr(self.dataset, "captions_of") else []
+        return caps[0] if caps else f"{S.noun(self.modality)} #{index}"
+
+    def show(self, index: int) -> None:
+        self.widget.value = self.thumbs(index)
+
+
+class AudioPreview(Preview):
+    """An audio player (WAV-encoded at the dataset's sample rate)."""
+
+    def __init__(self, explorer, modality: str):
+        self.explorer, self.modality, self.dataset = explorer, modality, explorer.dataset
+        self.widget = _widgets().Audio(format="wav", autoplay=False, loop=False)
+        self.sample_rate = _sample_rate(self.dataset, modality)
+
+    def show(self, index: int) -> None:
+        wav = S.dataset_items(self.dataset, self.modality)[index]
+        self.widget.value = wav_bytes(wav, self.sample_rate)
+
+
+# Which preview each modality gets, registered in one place; anything else is shown as text.
+PREVIEWS: dict[str, type] = {"image": ImagePreview, "text": Preview, "audio": AudioPreview}
+
+
+def register_preview(modality: str, preview: type) -> None:
+    """Show ``modality``'s items with ``preview`` (a :class:`Preview` subclass) in the explorer."""
+    if not (isinstance(preview, type) and issubclass(preview, Preview)):
+        raise ValueError(f"preview: expected a Preview subclass, got {describe(preview)}")
+    PREVIEWS[str(modality)] = preview
+
+
 # ---------------------------------------------------------------- SearchExplorer
 class SearchExplorer:
-    """Search a dataset with text, image and composed queries, and see what comes back.
+    """Search a dataset with text, image, composed (and spoken, ...) queries; see what comes back.
+
+    A thin ipywidgets view over a :class:`~mmcourse.search_session.SearchSession` (available as
+    :attr:`session`): the directions are the session's mode table, derived from the modalities
+    present.
 
     Parameters
     ----------
@@ -119,16 +227,19 @@ class SearchExplorer:
     text_encoder : callable list[str] -> (n, d) array, or None. In the images' space for
         text → image and image → text (e.g. ``make_text_encoder_fn(model)``); any space for
         text → text (e.g. bag-of-words). None disables text queries with a message.
-    image_codes, text_codes_fn : hash codes of the images ({0,1}, (n, bits), or packed) and a
-        callable hashing query texts; they add "hamming" to the similarity choices.
+    image_codes, text_codes_fn : packed uint8 hash codes of the images (``pack_bits``, (n,
+        bits/8)) and a callable hashing query texts to packed codes; they add "hamming".
     caption_embeddings : (n_captions, d) — precomputed; otherwise ``text_encoder`` encodes the
         captions on first use (for image → text and text → text).
-    caption_codes : hash codes of the captions for Hamming image → text / text → text.
+    caption_codes : packed hash codes of the captions for Hamming image → text / text → text.
+    embeddings, encoders, codes, code_encoders : {modality: ...} for any further modality, e.g.
+        ``encoders={"audio": lambda waves: embed_audio(model, waves)}`` on a dataset with
+        spoken captions adds "audio → image" (pick a spoken caption, hear it, search).
     k : number of results shown (top-k slider, up to ``max_k``).
     metric : "cosine" (default), "dot", "euclidean" or "hamming".
-    direction : one of :data:`DIRECTIONS` (keys or short names "t2i", "i2i", "i2t", "t2t",
-        "composed"); default: text → image when the encoder matches the images' dimension,
-        else text → text when there is an encoder, else image → image.
+    direction : a mode name ("text → image") or short name ("t2i", "i2i", "i2t", "t2t",
+        "composed", "a2i", ...); default: text → image when the encoder matches the images'
+        dimension, else text → text when there is an encoder, else image → image.
     vocabulary : words the encoder knows (a Vocabulary or a set), used to flag unknown words;
         default ``text_encoder.vocab`` when it has one, else the dataset's caption words.
     thumb_size : thumbnail size in pixels; ncols : results per row.
@@ -138,65 +249,79 @@ class SearchExplorer:
     and text → text on bag-of-words; text → image then explains that the spaces differ.
 
     Use it by displaying it (``explorer`` as the last line of a cell, or ``explorer.widget``),
-    or drive it from code: :meth:`search_text`, :meth:`search_image`, :meth:`set_direction`,
-    with the last :class:`~mmcourse.search.SearchResult` in :attr:`result`.
+    or drive it from code: :meth:`search_text`, :meth:`search_image`, :meth:`search_item`,
+    :meth:`set_direction`, with the last :class:`~mmcourse.search.SearchResult` in :attr:`result`.
     """
 
     def __init__(self, dataset, image_embeddings, text_encoder: Callable | None = None, *,
                  image_codes=None, text_codes_fn: Callable | None = None, caption_embeddings=None,
                  caption_codes=None, k: int = 8, metric: str = "cosine", direction: str | None = None,
                  vocabulary=None, thumb_size: int = 96, ncols: int = 8, max_k: int = 32,
-                 query: str = "", seed: int = 0):
+                 query: str = "", seed: int = 0, embeddings: dict | None = None,
+                 encoders: dict | None = None, codes: dict | None = None,
+                 code_encoders: dict | None = None):
+        from .search_session import SearchSession
+
         if not hasattr(dataset, "images") or not hasattr(dataset, "captions"):
             raise ValueError(f"dataset: expected a CaptionDataset, got {describe(dataset)}")
         self.dataset = dataset
-        self.image_embeddings = as_matrix(image_embeddings, "image_embeddings", dtype=np.float32)
-        if len(self.image_embeddings) != dataset.n_images:
+        image_embeddings = as_matrix(image_embeddings, "image_embeddings", dtype=np.float32)
+        if len(image_embeddings) != dataset.n_images:
             raise ValueError(f"image_embeddings: expected {dataset.n_images} rows (one per image), "
-                             f"got shape {self.image_embeddings.shape}")
+                             f"got shape {image_embeddings.shape}")
         if text_encoder is not None and not callable(text_encoder):
             raise ValueError(f"text_encoder: expected a callable list[str] -> (n, d) array or None, "
                              f"got {describe(text_encoder)}")
         if text_codes_fn is not None and not callable(text_codes_fn):
             raise ValueError(f"text_codes_fn: expected a callable or None, got {describe(text_codes_fn)}")
+        if image_codes is not None:
+            image_codes = S.as_packed_codes(image_codes, "image_codes")
+            if len(image_codes) != dataset.n_images:
+                raise ValueError(f"image_codes: expected {dataset.n_images} rows, got {len(image_codes)}")
+        if caption_embeddings is not None:
+            caption_embeddings = as_matrix(caption_embeddings, "caption_embeddings", dtype=np.float32)
+            if len(caption_embeddings) != dataset.n_captions:
+                raise ValueError(f"caption_embeddings: expected {dataset.n_captions} rows "
+                                 f"(one per caption), got shape {caption_embeddings.shape}")
+        if caption_codes is not None:
+            caption_codes = S.as_packed_codes(caption_codes, "caption_codes")
+            if len(caption_codes) != dataset.n_captions:
+                raise ValueError(f"caption_codes: expected {dataset.n_captions} rows, "
+                                 f"got {len(caption_codes)}")
         self.text_encoder = text_encoder
         self.text_codes_fn = text_codes_fn
-        self.image_codes = None
-        if image_codes is not None:
-            self.image_codes = S.as_packed_codes(image_codes, "image_codes")
-            if len(self.image_codes) != dataset.n_images:
-                raise ValueError(f"image_codes: expected {dataset.n_images} rows, got {len(self.image_codes)}")
-        self.caption_embeddings = None
-        if caption_embeddings is not None:
-            self.caption_embeddings = as_matrix(caption_embeddings, "caption_embeddings", dtype=np.float32)
-            if len(self.caption_embeddings) != dataset.n_captions:
-                raise ValueError(f"caption_embeddings: expected {dataset.n_captions} rows "
-                                 f"(one per caption), got shape {self.caption_embeddings.shape}")
-        self.caption_codes = None
-        if caption_codes is not None:
-            self.caption_codes = S.as_packed_codes(caption_codes, "caption_codes")
-            if len(self.caption_codes) != dataset.n_captions:
-                raise ValueError(f"caption_codes: expected {dataset.n_captions} rows, "
-                                 f"got {len(self.caption_codes)}")
         self.max_k = check_int(max_k, "max_k", minimum=1)
         self.k = check_int(k, "k", minimum=1, maximum=self.max_k)
-        metrics = self.available_metrics
-        check_choice(metric, "metric", metrics)
         if vocabulary is None:  # the encoder's own vocabulary if it exposes one, else the dataset's
             own = getattr(text_encoder, "vocab", None)
             vocabulary = own if isinstance(getattr(own, "stoi", None), dict) else S.dataset_vocabulary(dataset)
         self.vocabulary = vocabulary
+        # the historical image/text keywords are the first entries of the per-modality tables
+        legacy = lambda pairs: {m: v for m, v in pairs if v is not None}  # noqa: E731
+        self.session = SearchSession(
+            dataset,
+            embeddings={**legacy([("image", image_embeddings), ("text", caption_embeddings)]),
+                        **(embeddings or {})},
+            encoders={"text": text_encoder, **(encoders or {})},
+            codes={**legacy([("image", image_codes), ("text", caption_codes)]), **(codes or {})},
+            code_encoders={**legacy([("text", text_codes_fn)]), **(code_encoders or {})},
+            vocabulary=vocabulary, on_status=self._set_status_if_built)
+        check_choice(metric, "metric", self.available_metrics)
         self.ncols = check_int(ncols, "ncols", minimum=1)
-        self.thumbs = ThumbnailCache(dataset.images, size=thumb_size)
+        self.thumb_size = check_int(thumb_size, "thumb_size", minimum=8)
         self._rng = np.random.default_rng(seed)
-        self.query_index = int(self._rng.integers(dataset.n_images))
+        index_modalities = [m for m in self.session.in_play if self.session.kinds[m] == "index"]
+        self.query_indices = {m: int(self._rng.integers(self.session.n_items(m))) for m in index_modalities}
         self.result: S.SearchResult | None = None
-        self._text_dim = self._probe_text_dim()
-        if direction is None:
-            direction = self._default_direction()
+        self.previews = {m: PREVIEWS.get(m, Preview)(self, m) for m in self.session.in_play}
+        grid = [m for m in self.session.in_play if self.previews[m].grid]
+        self.grid_modality = grid[0] if grid else None
+        self.thumbs = self.previews[self.grid_modality].thumbs if grid else None
+        mode = self.session.mode(direction) if direction is not None else self.session.default_mode()
         self._build(metric, query)
-        self.set_direction(direction, run=False)
-        self._show_query_image()
+        self.set_direction(mode.name, run=False)
+        for m in self.query_indices:
+            self._show_query(m)
         if query:
             self.search()
         else:
@@ -205,39 +330,56 @@ class SearchExplorer:
     # ------------------------------------------------------------ set-up helpers
     @property
     def available_metrics(self) -> tuple[str, ...]:
-        has_codes = self.image_codes is not None or self.caption_codes is not None
-        return ("cosine", "dot", "euclidean") + (("hamming",) if has_codes else ())
+        return self.session.metrics
 
-    def _probe_text_dim(self) -> int | None:
-        if self.text_encoder is None:
-            return None
-        try:
-            return S.encode_texts(self.text_encoder, [self.dataset.captions[0]]).shape[1]
-        except S.QueryError:
-            return None
+    @property
+    def image_embeddings(self) -> np.ndarray:
+        return self.session.embeddings[self.session.primary]
 
-    def _default_direction(self) -> str:
-        if self._text_dim is not None and self._text_dim == self.image_embeddings.shape[1]:
-            return "t2i"
-        if self.text_encoder is not None:
-            return "t2t"
-        return "i2i"
+    @property
+    def caption_embeddings(self) -> np.ndarray | None:
+        return self.session.embeddings.get("text")
+
+    @property
+    def image_codes(self):
+        return self.session.codes.get(self.session.primary)
+
+    @property
+    def query_index(self) -> int:
+        """The index of the query item of the primary modality (the query image)."""
+        return self.query_indices[self.session.primary]
+
+    @query_index.setter
+    def query_index(self, value: int) -> None:
+        self.query_indices[self.session.primary] = int(value)
+
+    def _typed_modality(self) -> str | None:
+        typed = [m for m in self.session.in_play if self.session.kinds[m] == "value"]
+        return typed[0] if typed else None
 
     def _welcome(self) -> str:
-        if self.text_encoder is None:
-            return ("No text encoder: text queries are disabled. Click 'search' for image → image, "
-                    "or pass text_encoder= to type queries.")
+        t, p = self._typed_modality(), self.session.primary
+        if t is None:
+            return f"Click 'search' for {p} → {p}, or click any result."
+        if self.session.encoders.get(t) is None:
+            return (f"No {t} encoder: {t} queries are disabled. Click 'search' for {p} → {p}, "
+                    f"or pass {t}_encoder= to type queries.")
         examples = "', '".join(S.example_queries(self.dataset, 2))
         return f"Type a query (e.g. '{examples}') and press search, or click any result."
+
+    def _set_status_if_built(self, text: str) -> None:
+        if hasattr(self, "status"):
+            self._set_status(text)
 
     # ------------------------------------------------------------ widgets
     def _build(self, metric: str, query: str) -> None:
         W = _widgets()
-        self.direction = W.Dropdown(options=list(DIRECTIONS), description="direction",
+        self.direction = W.Dropdown(options=list(self.session.modes), description="direction",
                                     layout=W.Layout(width="300px"))
         self.metric = W.Dropdown(options=list(self.available_metrics), value=metric,
                                  description="similarity", layout=W.Layout(width="220px"))
-        self.k_slider = W.IntSlider(value=self.k, min=1, max=min(self.max_k, self.dataset.n_images),
+        n_max = max(self.session.n_items(m) for m in self.session.in_play)
+        self.k_slider = W.IntSlider(value=self.k, min=1, max=min(self.max_k, n_max),
                                     description="top-k", continuous_update=False,
                                     layout=W.Layout(width="280px"))
         self.text = W.Text(value=query, placeholder="a red circle to the left of a blue square",
@@ -245,25 +387,31 @@ class SearchExplorer:
                            layout=W.Layout(width="460px"))
         self.search_button = W.Button(description="search", button_style="primary", icon="search",
                                       layout=W.Layout(width="110px"))
-        self.random_button = W.Button(description="random image", icon="random",
-                                      layout=W.Layout(width="140px"))
         self.weight_slider = W.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05,
-                                           description="text weight", continuous_update=False,
-                                           readout_format=".2f", layout=W.Layout(width="300px"))
-        h, w = self.thumbs.pixels
-        self.query_image = W.Image(format="png", layout=W.Layout(width=f"{w}px", height=f"{h}px"))
-        self.query_label = W.HTML()
-        self.query_panel = W.HBox([self.query_image, self.query_label, self.random_button])
+                                           description=f"{self._typed_modality() or 'text'} weight",
+                                           continuous_update=False, readout_format=".2f",
+                                           layout=W.Layout(width="300px"))
+        self.query_panels, self.query_labels, self.random_buttons, self.pickers = {}, {}, {}, {}
+        for m in self.query_indices:
+            self._make_query_panel(m)
+        primary = self.session.primary
+        self.query_image = self.previews[primary].widget if primary in self.query_panels else None
+        self.query_label = self.query_labels.get(primary)
+        self.random_button = self.random_buttons.get(primary)
+        self.query_panel = self.query_panels.get(primary)
         self.status = W.HTML()
         self.metrics_line = W.HTML()
         for widget, cls in ((self.text, "mm-query"), (self.search_button, "mm-search"),
                             (self.k_slider, "mm-topk"), (self.status, "mm-status"),
                             (self.metrics_line, "mm-metrics"), (self.direction, "mm-direction"),
-                            (self.metric, "mm-metric"), (self.weight_slider, "mm-weight"),
-                            (self.query_image, "mm-query-image"), (self.random_button, "mm-random")):
+                            (self.metric, "mm-metric"), (self.weight_slider, "mm-weight")):
             widget.add_class(cls)
-        self._cells = [self._make_cell(i) for i in range(self.max_k)]
+        if self.query_image is not None:
+            self.query_image.add_class("mm-query-image")
+            self.random_button.add_class("mm-random")
+        self._cells = [self._make_cell(i) for i in range(self.max_k)] if self.thumbs is not None else []
         self._rows = [self._make_row(i) for i in range(self.max_k)]
+        w = self.thumbs.pixels[1] if self.thumbs is not None else 96
         self.image_grid = W.GridBox([c["box"] for c in self._cells], layout=W.Layout(
             grid_template_columns=f"repeat({self.ncols}, {w + 16}px)", grid_gap="6px"))
         self.text_list = W.VBox([r["box"] for r in self._rows])
@@ -272,17 +420,36 @@ class SearchExplorer:
         self.widget = W.VBox([
             W.HBox([self.direction, self.metric, self.k_slider]),
             W.HBox([self.text, self.search_button]),
-            self.weight_slider, self.query_panel, self.status, self.metrics_line,
+            self.weight_slider, *self.query_panels.values(), self.status, self.metrics_line,
             self.image_grid, self.text_list,
         ])
         self.widget.add_class("mm-search-explorer")
         self.search_button.on_click(_safe(self, lambda _: self.search()))
-        self.random_button.on_click(_safe(self, lambda _: self._random_query()))
         self.text.observe(_safe(self, self._on_text), names="value")
         self.k_slider.observe(_safe(self, self._on_k), names="value")
         self.metric.observe(_safe(self, lambda _: self.search()), names="value")
-        self.weight_slider.observe(_safe(self, lambda _: self._rerun_if({"composed"})), names="value")
+        self.weight_slider.observe(_safe(self, lambda _: self._rerun_if_composed()), names="value")
         self.direction.observe(_safe(self, self._on_direction), names="value")
+
+    def _make_query_panel(self, m: str) -> None:
+        W = _widgets()
+        preview = self.previews[m]
+        label = W.HTML()
+        random_button = W.Button(description=f"random {S.noun(m)}", icon="random",
+                                 layout=W.Layout(width="140px" if m == self.session.primary else "190px"))
+        random_button.on_click(_safe(self, lambda _b, m=m: self._random_query(m)))
+        parts = [preview.widget, label]
+        if m != self.session.primary:  # pick any item by number (e.g. a spoken test caption)
+            picker = W.BoundedIntText(value=self.query_indices[m], min=0, max=self.session.n_items(m) - 1,
+                                      description="#", layout=W.Layout(width="150px"))
+            picker.add_class(f"mm-pick-{m}")
+            picker.observe(_safe(self, lambda change, m=m: self._on_pick(m, change)), names="value")
+            self.pickers[m] = picker
+            parts.append(picker)
+        parts.append(random_button)
+        panel = W.HBox(parts)
+        panel.add_class(f"mm-query-{m}")
+        self.query_panels[m], self.query_labels[m], self.random_buttons[m] = panel, label, random_button
 
     def _make_cell(self, slot: int) -> dict:
         W = _widgets()
@@ -292,7 +459,7 @@ class SearchExplorer:
         image.add_class("mm-result-image")
         label = W.HTML(layout=W.Layout(width=f"{w + 8}px"))
         # a transparent button laid over the thumbnail makes the image itself clickable
-        button = W.Button(description="", tooltip="click: search with this image",
+        button = W.Button(description="", tooltip=f"click: search with this {S.noun(self.grid_modality)}",
                           layout=W.Layout(width=f"{w + 6}px", height=f"{h + 6}px",
                                           margin=f"-{h + 8}px 0 2px 0", padding="0"))
         button.style.button_color = "transparent"
@@ -305,13 +472,13 @@ class SearchExplorer:
     def _make_row(self, slot: int) -> dict:
         W = _widgets()
         label = W.HTML(layout=W.Layout(width="640px"))
-        button = W.Button(description="query ▸", tooltip="search images with this caption",
+        button = W.Button(description="query ▸", tooltip="search with this item",
                           layout=W.Layout(width="90px"))
         button.add_class("mm-result-button")
         button.on_click(_safe(self, lambda _b, slot=slot: self._click_caption(slot)))
         box = W.HBox([button, label], layout=W.Layout(display="none"))
         box.add_class("mm-result-text")
-        return {"box": box, "label": label, "button": button, "index": None}
+        return {"box": box, "label": label, "button": button, "index": None, "modality": None}
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -323,19 +490,21 @@ class SearchExplorer:
 
     # ------------------------------------------------------------ public driving API
     @property
+    def current_mode(self):
+        """The current :class:`~mmcourse.search_session.Mode`."""
+        return self.session.modes[self.direction.value]
+
+    @property
     def mode(self) -> str:
-        """The current direction's short name: "t2i", "i2i", "i2t", "t2t" or "composed"."""
-        return DIRECTIONS[self.direction.value]
+        """The current direction's short name: "t2i", "i2i", "i2t", "t2t", "composed", "a2i", ..."""
+        return self.current_mode.short
 
     def set_direction(self, direction: str, run: bool = True) -> None:
-        """Switch direction (a :data:`DIRECTIONS` key or short name)."""
-        short = {v: k for k, v in DIRECTIONS.items()}
-        if direction in short:
-            direction = short[direction]
-        check_choice(direction, "direction", list(DIRECTIONS) + list(short))
+        """Switch direction (a mode name such as "text → image" or a short name such as "t2i")."""
+        mode = self.session.mode(direction)
         self._suspend = True
         try:
-            self.direction.value = direction
+            self.direction.value = mode.name
         finally:
             self._suspend = False
         self._layout_for_mode()
@@ -346,8 +515,11 @@ class SearchExplorer:
         """Run a typed query (text → image by default mode rules) and render it."""
         if direction is not None:
             self.set_direction(direction, run=False)
-        elif self.mode not in _TEXT_QUERY:
-            self.set_direction(self._default_text_direction(), run=False)
+        elif self.current_mode.typed is None:
+            typed = self._typed_modality()
+            if typed is None:
+                raise ValueError("text: this dataset has no typed modality to query with")
+            self.set_direction(self.session.default_value_mode(typed).name, run=False)
         self._suspend = True
         try:
             self.text.value = text
@@ -355,15 +527,22 @@ class SearchExplorer:
             self._suspend = False
         return self.search()
 
-    def search_image(self, index: int, direction: str | None = None) -> S.SearchResult:
-        """Use dataset image ``index`` as the query (image → image unless told otherwise)."""
-        self.query_index = check_int(index, "index", minimum=0, maximum=self.dataset.n_images - 1)
+    def search_item(self, modality: str, index: int, direction: str | None = None) -> S.SearchResult:
+        """Use dataset item ``index`` of ``modality`` as the query (an image, a spoken caption);
+        by default image → image for the primary modality and ``modality`` → image otherwise."""
+        check_choice(modality, "modality", list(self.query_indices))
+        index = check_int(index, "index", minimum=0, maximum=self.session.n_items(modality) - 1)
+        self.query_indices[modality] = index
         if direction is not None:
             self.set_direction(direction, run=False)
-        elif self.mode not in _IMAGE_QUERY:
-            self.set_direction("i2i", run=False)
-        self._show_query_image()
+        elif not (self.current_mode.query_kind == "index" and self.current_mode.query_modality == modality):
+            self.set_direction(self.session.default_index_mode(modality).name, run=False)
+        self._show_query(modality)
         return self.search()
+
+    def search_image(self, index: int, direction: str | None = None) -> S.SearchResult:
+        """Use dataset image ``index`` as the query (image → image unless told otherwise)."""
+        return self.search_item(self.session.primary, index, direction)
 
     def search(self) -> S.SearchResult:
         """Run the current query with the current settings; render and return the result."""
@@ -372,108 +551,68 @@ class SearchExplorer:
         self._render(result)
         return result
 
-    # ------------------------------------------------------------ running queries
-    def _default_text_direction(self) -> str:
-        return "t2i" if self._text_dim == self.image_embeddings.shape[1] else "t2t"
-
-    def _captions_space(self) -> np.ndarray:
-        if self.caption_embeddings is None:
-            self._set_status(f"Encoding {self.dataset.n_captions} captions once…")
-            chunks = [S.encode_texts(self.text_encoder, self.dataset.captions[i:i + 1024],
-                                     what="text encoder (on the dataset's captions)")
-                      for i in range(0, self.dataset.n_captions, 1024)]
-            self.caption_embeddings = np.concatenate(chunks, axis=0)
-        return self.caption_embeddings
-
-    _MAX_CACHED_RELEVANCE = 20_000_000  # entries (80 MB float32) of the caption × image matrix
-
-    def _caption_relevance(self, image_index: int) -> np.ndarray | None:
-        """Relevance (n_captions,) of the captions to one image, from a matrix computed once
-        (structured datasets are slow per image, fast as a whole); None: compute per query."""
-        ds = self.dataset
-        if not getattr(ds, "has_structure", False) or ds.n_captions * ds.n_images > self._MAX_CACHED_RELEVANCE:
-            return None
-        if getattr(self, "_relevance_matrix", None) is None:
-            self._set_status("Computing the caption × image relevance once…")
-            self._relevance_matrix = ds.text_image_relevance(graded=True)  # (m, n)
-        return self._relevance_matrix[:, image_index]
-
-    def _caption_codes(self) -> np.ndarray:
-        if self.caption_codes is None:
-            n_bytes = self.image_codes.shape[1] if self.image_codes is not None else None
-            if n_bytes is None:
-                raise S.QueryError("Hamming search over captions needs caption_codes=.")
-            self.caption_codes = S.encode_text_codes(self.text_codes_fn, self.dataset.captions, n_bytes)
-        return self.caption_codes
-
     def _run(self) -> S.SearchResult:
-        mode, metric, k = self.mode, self.metric.value, int(self.k_slider.value)
-        ds, text = self.dataset, self.text.value
-        kw = dict(k=k, metric=metric)
-        try:
-            if metric == "hamming" and self.image_codes is None and mode in ("t2i", "i2i"):
-                raise S.QueryError("No image codes were given: pick another similarity.")
-            if mode == "t2i":
-                return S.search_text_to_image(text, self.text_encoder, self.image_embeddings, ds,
-                                              image_codes=self.image_codes,
-                                              text_codes_fn=self.text_codes_fn,
-                                              vocabulary=self.vocabulary, **kw)
-            if mode == "i2i":
-                return S.search_image_to_image(self.query_index, self.image_embeddings, ds,
-                                               image_codes=self.image_codes, **kw)
-            if mode == "composed":
-                return S.composed_query(self.query_index, text, self.text_encoder,
-                                        self.image_embeddings, ds, weight=float(self.weight_slider.value),
-                                        vocabulary=self.vocabulary, **kw)
-            caps = None if metric == "hamming" else self._captions_space()
-            codes = self._caption_codes() if metric == "hamming" else None
-            if mode == "i2t":
-                return S.search_image_to_text(self.query_index, self.image_embeddings, caps, ds,
-                                              image_codes=self.image_codes, caption_codes=codes,
-                                              relevance=self._caption_relevance(self.query_index), **kw)
-            return S.search_text_to_text(text, self.text_encoder, caps, ds, caption_codes=codes,
-                                         text_codes_fn=self.text_codes_fn,
-                                         vocabulary=self.vocabulary, **kw)
-        except S.QueryError as exc:
-            return S.failed(str(exc), "text" if mode in ("i2t", "t2t") else "image", metric)
+        mode = self.current_mode
+        index = self.query_indices.get(mode.query_modality) if mode.query_kind == "index" else None
+        return self.session.run(mode, self.text.value if mode.typed else None, index=index,
+                                k=int(self.k_slider.value), metric=self.metric.value,
+                                weight=float(self.weight_slider.value))
 
     # ------------------------------------------------------------ rendering
     def _set_status(self, text: str, error: bool = False) -> None:
         self.status.value = _html_status(text, error)
 
     def _layout_for_mode(self) -> None:
-        mode = self.mode
-        text_on = mode in _TEXT_QUERY
-        self.text.disabled = not text_on or self.text_encoder is None
+        mode = self.current_mode
+        typed = mode.typed
+        self.text.disabled = typed is None or self.session.encoders.get(typed) is None
         self.search_button.disabled = False
-        self.text.layout.display = "" if text_on else "none"
-        self.weight_slider.layout.display = "" if mode == "composed" else "none"
-        self.query_panel.layout.display = "" if mode in _IMAGE_QUERY else "none"
-        self.image_grid.layout.display = "none" if mode in ("i2t", "t2t") else ""
-        self.text_list.layout.display = "" if mode in ("i2t", "t2t") else "none"
+        self.text.layout.display = "" if typed else "none"
+        self.weight_slider.layout.display = "" if mode.composed else "none"
+        for m, panel in self.query_panels.items():
+            shown = mode.query_kind == "index" and m == mode.query_modality
+            panel.layout.display = "" if shown else "none"
+        on_grid = mode.item_modality == self.grid_modality
+        self.image_grid.layout.display = "" if on_grid else "none"
+        self.text_list.layout.display = "none" if on_grid else ""
+
+    def _show_query(self, m: str) -> None:
+        i = self.query_indices[m]
+        self.previews[m].show(i)
+        split = f" ({self.dataset.split[_scene_of(self.dataset, m, i)]})"
+        if self.previews[m].grid and hasattr(self.dataset, "captions_of"):
+            texts = self.dataset.captions_of(i)[:3]
+        else:
+            said = _transcript(self.dataset, m, i)
+            texts = [f"“{said}”"] if said is not None else []
+        caps = "<br>".join(html.escape(c) for c in texts)
+        self.query_labels[m].value = (f'<div class="mm-query-label" style="font-size:12px;margin-left:8px">'
+                                      f'<b>query {html.escape(S.noun(m))} #{i}</b>{split}<br>{caps}</div>')
+        if m in self.pickers and self.pickers[m].value != i:
+            self._suspend = True
+            try:
+                self.pickers[m].value = i
+            finally:
+                self._suspend = False
 
     def _show_query_image(self) -> None:
-        i = self.query_index
-        self.query_image.value = self.thumbs(i)
-        split = str(self.dataset.split[i])
-        caps = "<br>".join(html.escape(c) for c in self.dataset.captions_of(i)[:3])
-        self.query_label.value = (f'<div class="mm-query-label" style="font-size:12px;margin-left:8px">'
-                                  f'<b>query image #{i}</b> ({split})<br>{caps}</div>')
+        self._show_query(self.session.primary)
 
     def _render(self, result: S.SearchResult) -> None:
         marks = result.relevant
-        shown_images = result.target == "image" and result.ok
+        shown_grid = result.target == self.grid_modality and result.ok
         for slot, cell in enumerate(self._cells):
-            visible = shown_images and slot < len(result.ids)
+            visible = shown_grid and slot < len(result.ids)
             cell["box"].layout.display = "" if visible else "none"
             cell["index"] = int(result.ids[slot]) if visible else None
             if visible:
                 self._fill_cell(cell, result, slot, None if marks is None else bool(marks[slot]))
-        shown_text = result.target == "text" and result.ok
+        shown_rows = result.target != self.grid_modality and result.ok
         for slot, row in enumerate(self._rows):
-            visible = shown_text and slot < len(result.ids)
+            visible = shown_rows and slot < len(result.ids)
             row["box"].layout.display = "" if visible else "none"
             row["index"] = int(result.ids[slot]) if visible else None
+            row["modality"] = result.target if visible else None
             if visible:
                 self._fill_row(row, result, slot, None if marks is None else bool(marks[slot]))
         # status last: once it changes in the browser, the results above are in place
@@ -500,62 +639,78 @@ class SearchExplorer:
         cell["image"].value = self.thumbs(i)
         sign = self._mark(cell["box"], cell["image"], mark)
         value = result.display_scores[slot]
-        caption = html.escape(self.dataset.captions_of(i)[0]) if self.dataset.captions_of(i) else ""
+        caption = html.escape(self.previews[self.grid_modality].describe(i))
+        if caption == html.escape(f"{S.noun(self.grid_modality)} #{i}"):
+            caption = ""
         cell["label"].value = (f'<div style="font-size:11px;line-height:1.2;text-align:center" '
                                f'title="{caption}">{sign}#{i} · {result.score_label} '
                                f'{value:.3g}</div>')
 
     def _fill_row(self, row: dict, result: S.SearchResult, slot: int, mark: bool | None) -> None:
-        j = row["index"]
+        j, m = row["index"], result.target
         sign = self._mark(row["box"], None, mark)
         value = result.display_scores[slot]
-        img = int(self.dataset.caption_image[j])
-        row["label"].value = (f'<div style="font-size:13px">{sign}{html.escape(self.dataset.captions[j])} '
-                              f'<span style="color:#777">(caption {j} of image #{img} · '
+        of = f" of {S.noun(self.session.primary)} #{_scene_of(self.dataset, m, j)}"
+        text = self.previews[m].describe(j) if m in self.previews else f"{S.noun(m)} #{j}"
+        row["label"].value = (f'<div style="font-size:13px">{sign}{html.escape(text)} '
+                              f'<span style="color:#777">({html.escape(S.noun(m))} {j}{of} · '
                               f'{result.score_label} {value:.3g})</span></div>')
 
     # ------------------------------------------------------------ events
     _suspend = False
 
-    def _rerun_if(self, modes) -> None:
-        if not self._suspend and self.mode in modes:
+    def _rerun_if_composed(self) -> None:
+        if not self._suspend and self.current_mode.composed:
             self.search()
 
     def _on_text(self, change) -> None:
-        if not self._suspend and self.mode in _TEXT_QUERY and change["new"].strip():
+        if not self._suspend and self.current_mode.typed and change["new"].strip():
             self.search()
 
     def _on_k(self, change) -> None:
         if not self._suspend and self.result is not None:
             self.search()
 
+    def _on_pick(self, m: str, change) -> None:
+        if not self._suspend:
+            self.search_item(m, int(change["new"]))
+
     def _on_direction(self, change) -> None:
         self._layout_for_mode()
         if self._suspend:
             return
-        if self.mode in _TEXT_QUERY and not self.text.value.strip():
-            self._set_status("Type a query and press search." if self.text_encoder is not None
-                             else "No text encoder: text queries are disabled.",
-                             error=self.text_encoder is None)
+        typed = self.current_mode.typed
+        if typed and not self.text.value.strip():
+            enabled = self.session.encoders.get(typed) is not None
+            self._set_status("Type a query and press search." if enabled
+                             else f"No {typed} encoder: {typed} queries are disabled.", error=not enabled)
             return
         self.search()
 
-    def _random_query(self) -> None:
-        self.search_image(int(self._rng.integers(self.dataset.n_images)),
-                          direction=None if self.mode in _IMAGE_QUERY else "i2i")
+    def _random_query(self, m: str | None = None) -> None:
+        m = self.session.primary if m is None else m
+        mode = self.current_mode
+        keep = mode.query_kind == "index" and mode.query_modality == m
+        self.search_item(m, int(self._rng.integers(self.session.n_items(m))),
+                         direction=None if keep else self.session.default_index_mode(m).name)
 
     def _click_image(self, slot: int) -> None:
         index = self._cells[slot]["index"]
         if index is None:
             return
-        direction = self.mode if self.mode in _IMAGE_QUERY else "i2i"
-        self.search_image(index, direction=direction)
+        m, mode = self.grid_modality, self.current_mode
+        keep = mode.query_kind == "index" and mode.query_modality == m
+        self.search_item(m, index, direction=None if keep else self.session.modes[f"{m} → {m}"].name)
 
     def _click_caption(self, slot: int) -> None:
-        j = self._rows[slot]["index"]
+        j, m = self._rows[slot]["index"], self._rows[slot]["modality"]
         if j is None:
             return
-        self.search_text(self.dataset.captions[j], direction=self._default_text_direction())
+        if self.session.kinds[m] == "value":
+            self.search_text(S.dataset_items(self.dataset, m)[j],
+                             direction=self.session.default_value_mode(m).name)
+        else:
+            self.search_item(m, j, direction=self.session.default_index_mode(m).name)
 
 
 # ---------------------------------------------------------------- DatasetBrowser
@@ -701,4 +856,5 @@ class DatasetBrowser:
                               f'<ul style="margin:2px 0 0 14px;padding:0">{caps}</ul></div>')
 
 
-__all__ = ["SearchExplorer", "DatasetBrowser", "ThumbnailCache", "encode_png", "DIRECTIONS"]
+__all__ = ["SearchExplorer", "DatasetBrowser", "ThumbnailCache", "encode_png", "wav_bytes", "Preview",
+           "ImagePreview", "AudioPreview", "PREVIEWS", "register_preview"]

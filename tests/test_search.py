@@ -13,6 +13,7 @@ from sklearn.metrics import average_precision_score, ndcg_score
 from mmcourse import search as S
 from mmcourse.data import make_shapes, parse_caption, relevance_matrix
 from mmcourse.data.dataset import CaptionDataset
+from mmcourse.hashing import pack_bits
 from mmcourse.similarity import cosine_similarity, euclidean_distance
 
 
@@ -120,14 +121,34 @@ def test_score_items_matches_similarity_module():
 
 def test_hamming_scores_hand_computed():
     codes = np.array([[0] * 8, [1] + [0] * 7, [1] * 8, [1, 1, 0, 0, 0, 0, 0, 0]], dtype=np.uint8)
-    packed = S.as_packed_codes(codes)
+    packed = S.as_packed_codes(pack_bits(codes))
     assert packed.shape == (4, 1)
     np.testing.assert_array_equal(S.score_items(packed[0], packed, "hamming"), [0, -1, -8, -2])
-    signed = S.as_packed_codes(codes.astype(np.int8) * 2 - 1)  # {-1, +1} codes pack the same
-    np.testing.assert_array_equal(signed, packed)
-    np.testing.assert_array_equal(S.as_packed_codes(packed), packed)  # already packed: unchanged
-    with pytest.raises(ValueError, match="codes"):
-        S.as_packed_codes(np.full((2, 8), 0.5))
+    np.testing.assert_array_equal(pack_bits(codes.astype(np.int8) * 2 - 1), packed)  # {-1, +1} too
+
+
+def test_as_packed_codes_accepts_packed_uint8_only():
+    packed = np.array([[0, 1], [1, 1], [0, 0]], dtype=np.uint8)  # bytes that happen to be 0/1
+    out = S.as_packed_codes(packed)
+    assert out is packed and out.shape == (3, 2)  # never re-packed into 1/8 of its width
+    for bad, what in [(np.zeros((2, 8), dtype=np.int64), "int64"),
+                      (np.full((2, 8), 0.5), "float64"),
+                      (np.zeros(8, dtype=np.uint8), r"shape \(8,\)"),
+                      ([[0, 1], [1, 0]], "int64"),
+                      (np.zeros((2, 8), dtype=bool), "bool")]:
+        with pytest.raises(ValueError, match=f"image_codes: expected packed uint8.*pack_bits.*{what}"):
+            S.as_packed_codes(bad, "image_codes")
+    with pytest.raises(ValueError, match="image_codes"):
+        S.search_image_to_image(0, np.zeros((60, 2)), None, metric="hamming",
+                                image_codes=np.zeros((60, 16), dtype=np.int64))
+
+
+def test_unpacked_query_codes_get_a_hint(tiny):
+    codes = pack_bits(np.array([[0] * 7 + [1]] * 4 + [[1] * 8] * 4))
+    unpacked = lambda texts: np.ones((len(texts), 8), dtype=np.uint8)  # noqa: E731 - bits, not bytes
+    res = S.search_text_to_text("cat", None, None, tiny, metric="hamming", caption_codes=codes,
+                                text_codes_fn=unpacked)
+    assert not res.ok and "64-bit codes" in res.message and "pack_bits" in res.message
 
 
 @settings(max_examples=40, deadline=None)
@@ -135,7 +156,7 @@ def test_hamming_scores_hand_computed():
 def test_hamming_scores_count_differing_bits(n_bytes, n_items, seed):
     rng = np.random.default_rng(seed)
     codes = rng.integers(0, 2, (n_items, 8 * n_bytes))
-    packed = S.as_packed_codes(codes)
+    packed = S.as_packed_codes(pack_bits(codes))
     q = int(rng.integers(n_items))
     np.testing.assert_array_equal(S.score_items(packed[q], packed, "hamming"),
                                   -(codes != codes[q]).sum(axis=1))
@@ -256,7 +277,7 @@ def test_image_to_image_hamming(ds):
     rng = np.random.default_rng(4)
     codes = rng.integers(0, 2, (ds.n_images, 16))
     res = S.search_image_to_image(0, np.zeros((ds.n_images, 2)), ds, k=5, metric="hamming",
-                                  image_codes=codes)
+                                  image_codes=pack_bits(codes))
     dist = (codes != codes[0]).sum(1).astype(float)
     dist[0] = np.inf
     np.testing.assert_array_equal(res.ids, np.argsort(dist, kind="stable")[:5])
@@ -290,8 +311,8 @@ def test_text_to_text_relevance_follows_the_captions_images(ds):
 
 
 def test_text_to_text_hamming_with_codes_only(tiny):
-    codes = np.array([[0, 0, 0, 0, 0, 0, 0, 1]] * 4 + [[1] * 8] * 4, dtype=np.uint8)
-    hasher = lambda texts: np.ones((len(texts), 8), dtype=np.uint8)  # noqa: E731
+    codes = pack_bits(np.array([[0, 0, 0, 0, 0, 0, 0, 1]] * 4 + [[1] * 8] * 4))
+    hasher = lambda texts: pack_bits(np.ones((len(texts), 8)))  # noqa: E731
     res = S.search_text_to_text("cat", None, None, tiny, k=3, metric="hamming",
                                 caption_codes=codes, text_codes_fn=hasher)
     np.testing.assert_array_equal(res.ids, [4, 5, 6])

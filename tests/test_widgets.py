@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from browser_helpers import demo_dataset, demo_image_features, demo_text_encoder
+from mmcourse.hashing import pack_bits
 from mmcourse.widgets import DatasetBrowser, SearchExplorer, ThumbnailCache, encode_png
 
 
@@ -187,7 +188,10 @@ def test_hamming_appears_with_codes(ds, engine):
     rng = np.random.default_rng(0)
     assert "hamming" not in SearchExplorer(ds, feats, enc).metric.options
     codes = rng.integers(0, 2, (ds.n_images, 16))
-    ex = SearchExplorer(ds, feats, enc, image_codes=codes, metric="hamming", direction="i2i", k=4)
+    with pytest.raises(ValueError, match="image_codes: expected packed uint8.*pack_bits"):
+        SearchExplorer(ds, feats, enc, image_codes=codes)  # unpacked bits are never guessed
+    ex = SearchExplorer(ds, feats, enc, image_codes=pack_bits(codes), metric="hamming",
+                        direction="i2i", k=4)
     res = ex.search_image(5)
     dist = (codes != codes[5]).sum(1).astype(float)
     dist[5] = np.inf

@@ -3,7 +3,9 @@
 The scans (grey levels 0–16) become RGB uint8 images upscaled to ``image_size`` px (bilinear), each
 with ``captions_per_image`` distinct captions from templates ("a handwritten seven", "the digit 7",
 ...). Relevance is class-based: a caption of a seven is satisfied by every seven
-(``relevance_rule="class"``). Licence: BSD (scikit-learn), data from the UCI ML repository.
+(:class:`~mmcourse.data.relevance.ClassRelevance`; a new query text such as "a handwritten
+seven" or "the digit 7" is judged through :func:`parse_digit_query`). Licence: BSD
+(scikit-learn), data from the UCI ML repository.
 """
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ import random
 import numpy as np
 
 from .._validation import check_int
+from ..text import tokenize
 from .dataset import CaptionDataset
+from .relevance import ClassRelevance
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 TEMPLATES = (
@@ -25,6 +29,19 @@ TEMPLATES = (
     "an image of the digit {w}",
     "a handwritten number {d}",
 )
+
+
+_WORD_DIGIT = {w: d for d, w in enumerate(DIGIT_WORDS)}
+
+
+def parse_digit_query(text) -> int | None:
+    """The digit (0-9) a query text names, e.g. "a handwritten seven" or "the digit 7" -> 7;
+    None when it names no digit or several different ones."""
+    if not isinstance(text, str):
+        raise ValueError(f"text: expected a query string, got {type(text).__name__}")
+    found = {_WORD_DIGIT[t] if t in _WORD_DIGIT else int(t) for t in tokenize(text)
+             if t in _WORD_DIGIT or (len(t) == 1 and t.isdigit())}
+    return found.pop() if len(found) == 1 else None
 
 
 def _upscale(images8: np.ndarray, image_size: int) -> np.ndarray:
@@ -80,7 +97,7 @@ def load_digits(image_size: int = 32, captions_per_image: int = 5, split_sizes=(
         labels=np.eye(10, dtype=np.uint8)[target], label_names=list(DIGIT_WORDS),
         image_ids=[f"digits-{i:04d}" for i in range(n)],
         scenes=target.tolist(), meanings=np.repeat(target, cpi).tolist(),
-        name="digits", relevance_rule="class",
+        name="digits", relevance_rule=ClassRelevance(parse=parse_digit_query),
         info={"source": "scikit-learn load_digits (UCI ML hand-written digits, BSD licence)",
               "seed": seed, "image_size": image_size, "captions_per_image": cpi},
     )
