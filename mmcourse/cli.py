@@ -21,13 +21,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmcourse", description="mmcourse instructor tools")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    rel = sub.add_parser("release", help="build student notebooks/ from solutions/")
+    rel = sub.add_parser("release", help="build student notebooks/ from solutions/ (exit 1 on "
+                                          "any problem, e.g. an extra student notebook)")
     rel.add_argument("--check", action="store_true",
                      help="write nothing; exit 1 naming each notebook out of date, missing or extra")
     rel.add_argument("--source", default="solutions", help="solution notebooks (default: solutions)")
     rel.add_argument("--dest", default="notebooks", help="student notebooks (default: notebooks)")
 
-    gr = sub.add_parser("grade", help="autograde submissions into grades.csv and feedback files")
+    gr = sub.add_parser("grade", help="autograde submissions into grades.csv and feedback files "
+                                      "(exit 1 when a row has a grader error)")
     gr.add_argument("submissions", nargs="+", metavar="SUBMISSION",
                     help="notebooks, DIR/<student>/<notebook>.ipynb folders, or both")
     gr.add_argument("--source", default="solutions", help="solution notebooks (default: solutions)")
@@ -64,8 +66,9 @@ def _release(args) -> int:
         print(f"stripped outputs from {path}")
     for path in report.written:
         print(f"wrote {path}")
-    print(f"release: {len(report.written)} notebook(s) written, others up to date")
-    return 0
+    print(f"release: {len(report.written)} notebook(s) written, others up to date"
+          + (f"; {len(report.problems)} problem(s) reported above" if report.problems else ""))
+    return 0 if report.ok else 1
 
 
 def _grade(args) -> int:
@@ -78,6 +81,11 @@ def _grade(args) -> int:
     for row in result.rows:
         print(f"{row.student:<20} {row.notebook:<32} {row.total:g}/{row.max_points:g}  {row.status}")
     print(f"wrote {result.csv_path} and {len(result.feedback_paths)} feedback file(s)")
+    broken = [r for r in result.rows if r.status.startswith("grader error")]
+    if broken:  # the grader failed (not the student): the gradebook is incomplete
+        print(f"mmcourse grade: {len(broken)} submission(s) hit a grader error: "
+              + ", ".join(f"{r.student}/{r.filename}" for r in broken), file=sys.stderr)
+        return 1
     return 0
 
 

@@ -79,3 +79,40 @@ def test_tracks_needed_follows_notebook_names():
     assert runner.tracks_needed(["solutions/01_cnn.ipynb"]) == ["torch"]
     assert runner.tracks_needed(["solutions/01k_cnn.ipynb"]) == ["keras"]
     assert runner.tracks_needed(["a/02_x.ipynb", "a/02k_x.ipynb"]) == ["torch", "keras"]
+
+
+def _fake_grading(monkeypatch, statuses):
+    from mmcourse.grading import grade as G
+
+    def fake(submissions, **kwargs):
+        rows = [G.GradeRow(f"s{i}", "01_square.ipynb", "01_square", total=1.0, max_points=2.0,
+                           status=status) for i, status in enumerate(statuses)]
+        return G.GradeResult(rows, Path("grades/grades.csv"), [])
+
+    monkeypatch.setattr(G, "grade_submissions", fake)
+
+
+def test_grade_exits_zero_when_students_fail_but_the_grader_does_not(monkeypatch, capsys):
+    _fake_grading(monkeypatch, ["ok", "ok", "rejected: not a notebook (empty file)"])
+    assert main(["grade", "subs", "--no-progress"]) == 0
+    assert "grader error" not in capsys.readouterr().err
+
+
+def test_grade_exits_non_zero_on_a_grader_error(monkeypatch, capsys):
+    _fake_grading(monkeypatch, ["ok", "grader error: KeyError: 'cells'"])
+    assert main(["grade", "subs", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "1 submission(s) hit a grader error" in err and "s1/01_square.ipynb" in err
+
+
+def test_release_exits_non_zero_when_it_reports_problems(tmp_path, capsys):
+    dest = tmp_path / "student"
+    assert main(["release", "--source", str(SAMPLE), "--dest", str(dest)]) == 0
+    assert main(["release", "--source", str(SAMPLE), "--dest", str(dest), "--check"]) == 0
+    shutil.copy(dest / "01_square.ipynb", dest / "99_orphan.ipynb")
+    capsys.readouterr()
+    assert main(["release", "--source", str(SAMPLE), "--dest", str(dest)]) == 1
+    captured = capsys.readouterr()
+    assert "99_orphan.ipynb: extra student notebook" in captured.err
+    assert "1 problem(s)" in captured.out
+    assert main(["release", "--source", str(SAMPLE), "--dest", str(dest), "--check"]) == 1

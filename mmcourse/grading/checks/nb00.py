@@ -10,7 +10,8 @@ import numpy as np
 from ..check import expect_close, expect_equal, fail, register
 
 
-@register("nb00-tokenize", why="Every text model starts here: the same caption must always give "
+@register("nb00-tokenize", twins=("mmcourse.text:tokenize",),
+          why="Every text model starts here: the same caption must always give "
           "the same tokens, whatever its capitals and punctuation.")
 def check_tokenize(tokenize_caption):
     from ...text import tokenize
@@ -31,7 +32,8 @@ def normalize_reference(images, mean, std):
     return ((x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)).astype(np.float32)
 
 
-@register("nb00-normalize", why="Networks train best on inputs centred near 0 with unit spread; "
+@register("nb00-normalize", twins=("mmcourse.grading.checks.nb00:normalize_reference",),
+          why="Networks train best on inputs centred near 0 with unit spread; "
           "the same statistics must be used at training and at search time.")
 def check_normalize(normalize_images):
     rng = np.random.default_rng(10)
@@ -56,7 +58,8 @@ def leaks_reference(images_a, images_b) -> np.ndarray:
                     dtype=np.int64)
 
 
-@register("nb00-leakage", why="A test image that also sits in the training set makes every "
+@register("nb00-leakage", twins=("mmcourse.grading.checks.nb00:leaks_reference", "mmcourse.data:check_split_leakage", "mmcourse.data:find_duplicates",),
+          why="A test image that also sits in the training set makes every "
           "metric look better than the model is: check before you evaluate.")
 def check_leakage(find_leaks):
     rng = np.random.default_rng(11)
@@ -81,7 +84,8 @@ def check_leakage(find_leaks):
                  "a second set with internal duplicates", "report every leaked index once")
 
 
-@register("nb00-satisfies", why="Knowing exactly which images satisfy a caption gives exact "
+@register("nb00-satisfies", twins=("mmcourse.data.shapes:satisfies", "mmcourse.data.shapes:relevance", "mmcourse.data.shapes:relevance_matrix",),
+          why="Knowing exactly which images satisfy a caption gives exact "
           "ground truth for text→image search, including images the caption was not written for.")
 def check_satisfies(satisfies_caption):
     from ...data.shapes import Description, Meaning, SceneObject, satisfies

@@ -88,7 +88,8 @@ def receptive_field_reference(layers) -> int:
     return r
 
 
-@register("nb01-receptive-field", why="The receptive field tells you how much of the image one "
+@register("nb01-receptive-field", twins=("mmcourse.grading.checks.nb01:receptive_field_reference",),
+          why="The receptive field tells you how much of the image one "
           "feature can see: deep layers see whole objects, early ones only edges.")
 def check_receptive_field(receptive_field):
     cases = [[], [(3, 1)], [(3, 1), (3, 1)], [(3, 1), (2, 2), (3, 1), (2, 2)],

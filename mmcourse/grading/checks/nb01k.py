@@ -33,7 +33,8 @@ def check_conv_shape(conv_output_shape):
                      "the last axis becomes the number of filters")
 
 
-@register("nb01k-addcoords", why="Pooling forgets where features fired; coordinate channels "
+@register("nb01k-addcoords", twins=("mmcourse.keras.encoders:coordinate_grid",),
+          why="Pooling forgets where features fired; coordinate channels "
           "let the CNN keep positions, which 'left of' / 'above' captions need.")
 def check_add_coords(AddCoords):
     keras = _keras()
@@ -63,7 +64,8 @@ def _reference_params(embed_dim: int) -> int:
     return (3 * 16 + 16 * 32 + 32 * 64) * 9 + 4 * (16 + 32 + 64) + 64 * embed_dim + embed_dim
 
 
-@register("nb01k-cnn", why="Conv blocks + global average pooling give a small encoder that works "
+@register("nb01k-cnn", twins=("mmcourse.keras.encoders:ImageEncoder.__init__",),
+          why="Conv blocks + global average pooling give a small encoder that works "
           "for any image size and does not overfit like a flattened head.")
 def check_cnn(build_cnn):
     keras = _keras()
@@ -89,7 +91,8 @@ def check_cnn(build_cnn):
                      "MaxPooling2D(2), three times, then GlobalAveragePooling2D and Dense(embed_dim)")
 
 
-@register("nb01k-topk", why="Search is a similarity matrix and a top-k: the same two lines in "
+@register("nb01k-topk", twins=("mmcourse.similarity:top_k", "mmcourse.similarity:cosine_similarity", "mmcourse.search:search_text_to_image", "mmcourse.search:search_image_to_image",),
+          why="Search is a similarity matrix and a top-k: the same two lines in "
           "every framework.")
 def check_topk(cosine_top_k):
     from ...similarity import cosine_similarity, top_k

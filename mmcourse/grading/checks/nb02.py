@@ -14,7 +14,8 @@ def _torch():
     return torch
 
 
-@register("nb02-pad", why="A batch of sentences must be a rectangle: pad to one length and "
+@register("nb02-pad", twins=("mmcourse.text:pad_sequences",),
+          why="A batch of sentences must be a rectangle: pad to one length and "
           "remember the true lengths so the model can ignore the padding.")
 def check_pad(pad_batch):
     from ...text import pad_sequences
@@ -49,7 +50,8 @@ def _rnn_reference(x, h, W, U, b):
         return cell(torch.from_numpy(x), torch.from_numpy(h)).numpy()
 
 
-@register("nb02-rnn-cell", why="One recurrent step mixes the new word with a summary of "
+@register("nb02-rnn-cell", twins=("mmcourse.grading.checks.nb02:_rnn_reference",),
+          why="One recurrent step mixes the new word with a summary of "
           "everything before it; the same weights are reused at every position.")
 def check_rnn_cell(rnn_cell):
     rng = np.random.default_rng(3)
@@ -74,7 +76,8 @@ def _gru_reference(x, h, W_ih, W_hh, b_ih, b_hh):
         return cell(torch.from_numpy(x), torch.from_numpy(h)).numpy()
 
 
-@register("nb02-gru-cell", why="The GRU's update gate z lets the state copy itself forward "
+@register("nb02-gru-cell", twins=("mmcourse.grading.checks.nb02:_gru_reference",),
+          why="The GRU's update gate z lets the state copy itself forward "
           "unchanged, so gradients survive long sentences.")
 def check_gru_cell(gru_cell):
     rng = np.random.default_rng(4)
@@ -97,7 +100,8 @@ def masked_mean_reference(states, lengths):
     return total / np.maximum(mask.sum(axis=1), 1)[:, None]
 
 
-@register("nb02-masked-mean", why="Averaging only the real time steps makes a sentence's "
+@register("nb02-masked-mean", twins=("mmcourse.grading.checks.nb02:masked_mean_reference", "mmcourse.keras.encoders:masked_mean",),
+          why="Averaging only the real time steps makes a sentence's "
           "embedding independent of how much padding its batch needed.")
 def check_masked_mean(masked_mean):
     rng = np.random.default_rng(5)

@@ -14,7 +14,8 @@ def _tf():
     return tf
 
 
-@register("nb02k-masked-mean", why="Averaging over padding makes the same caption's vector depend "
+@register("nb02k-masked-mean", twins=("mmcourse.keras.encoders:masked_mean", "mmcourse.grading.checks.nb02:masked_mean_reference",),
+          why="Averaging over padding makes the same caption's vector depend "
           "on the batch it was padded in; the mask removes that.")
 def check_masked_mean(masked_mean_pool):
     tf = _tf()
@@ -51,7 +52,8 @@ def _gru_reference(x, h, kernel, recurrent, bias):
     return out.numpy()
 
 
-@register("nb02k-gru-step", why="A GRU is two gates and a candidate state: update z decides how much "
+@register("nb02k-gru-step", twins=("mmcourse.grading.checks.nb02k:_gru_reference",),
+          why="A GRU is two gates and a candidate state: update z decides how much "
           "of the old memory to keep, reset r how much of it to use.")
 def check_gru_step(gru_step):
     rng = np.random.default_rng(1)
@@ -76,7 +78,8 @@ def _ids(rows, width):
     return out
 
 
-@register("nb02k-text-encoder", why="mask_zero=True lets the GRU skip padding, so a caption's vector "
+@register("nb02k-text-encoder", twins=("mmcourse.keras.encoders:TextEncoder.__init__",),
+          why="mask_zero=True lets the GRU skip padding, so a caption's vector "
           "does not depend on how much it was padded.")
 def check_text_encoder(build_text_encoder):
     tf = _tf()

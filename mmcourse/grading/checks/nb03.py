@@ -23,7 +23,8 @@ def attention_fusion_reference(features, query):
     return (w[..., None] * stack).sum(axis=1)
 
 
-@register("nb03-attention-fusion", why="Attention fusion lets every item decide how much to "
+@register("nb03-attention-fusion", twins=("mmcourse.fusion:attention_fusion", "mmcourse.grading.checks.nb03:attention_fusion_reference",),
+          why="Attention fusion lets every item decide how much to "
           "trust each modality, instead of one fixed weight for the whole collection.")
 def check_attention_fusion(attention_fuse):
     rng = np.random.default_rng(6)
@@ -49,7 +50,8 @@ def impute_mean_reference(features, present):
     return features
 
 
-@register("nb03-impute-mean", why="Mean imputation keeps every item searchable when one "
+@register("nb03-impute-mean", twins=("mmcourse.fusion:impute_missing", "mmcourse.grading.checks.nb03:impute_mean_reference",),
+          why="Mean imputation keeps every item searchable when one "
           "modality is missing, at the price of making those items look alike.")
 def check_impute_mean(impute_mean):
     rng = np.random.default_rng(7)
@@ -78,7 +80,8 @@ def _loss_cases(torch):
     yield "perfectly matched pairs (txt == img)", same, same.clone()
 
 
-@register("nb03-info-nce", why="InfoNCE turns retrieval into classification: each image must "
+@register("nb03-info-nce", twins=("mmcourse.torch.losses:info_nce_loss", "mmcourse.torch.losses:twin_loss",),
+          why="InfoNCE turns retrieval into classification: each image must "
           "pick its own caption out of the batch, and vice versa.")
 def check_info_nce(info_nce):
     import torch
@@ -103,7 +106,8 @@ def check_info_nce(info_nce):
              "build the loss from torch operations only (no .numpy() or .item())")
 
 
-@register("nb03-vse-hinge", why="The hinge only cares that the true pair beats the negatives "
+@register("nb03-vse-hinge", twins=("mmcourse.torch.losses:vse_hinge_loss",),
+          why="The hinge only cares that the true pair beats the negatives "
           "by a margin; VSE++ focuses on the single hardest negative.")
 def check_vse_hinge(vse_hinge):
     import torch

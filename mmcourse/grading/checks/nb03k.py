@@ -14,7 +14,8 @@ def _unit(rng, n, d):
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-@register("nb03k-info-nce", why="InfoNCE is a classification of the right caption among the batch, "
+@register("nb03k-info-nce", twins=("mmcourse.keras.losses:info_nce_loss", "mmcourse.keras.losses:twin_loss",),
+          why="InfoNCE is a classification of the right caption among the batch, "
           "in both directions; the temperature sets how peaked it is.")
 def check_info_nce(info_nce):
     import tensorflow as tf
@@ -39,7 +40,8 @@ def check_info_nce(info_nce):
              "use TensorFlow ops only (no .numpy() inside), so the tape can differentiate")
 
 
-@register("nb03k-vse", why="The hinge asks each true pair to beat its negatives by a margin; "
+@register("nb03k-vse", twins=("mmcourse.keras.losses:vse_hinge_loss",),
+          why="The hinge asks each true pair to beat its negatives by a margin; "
           "hardest=True (VSE++) looks only at the worst offender.")
 def check_vse(vse_hinge):
     import tensorflow as tf
@@ -74,7 +76,8 @@ def _tiny_model(seed):
                        hidden_dim=8).build_weights((8, 8))
 
 
-@register("nb03k-train-step", why="tf.GradientTape records the forward pass; gradient + "
+@register("nb03k-train-step", twins=("mmcourse.keras.train:train_dual_encoder",),
+          why="tf.GradientTape records the forward pass; gradient + "
           "apply_gradients is one step of learning — the whole of a custom training loop.")
 def check_train_step(train_step):
     import keras
@@ -108,7 +111,8 @@ def check_train_step(train_step):
                      rtol=1e-3, atol=1e-5)
 
 
-@register("nb03k-composed-query", why="In a joint space an image and a text can be mixed into one "
+@register("nb03k-composed-query", twins=("mmcourse.search:composed_query_vector", "mmcourse.search:composed_query",),
+          why="In a joint space an image and a text can be mixed into one "
           "query: 'this picture, but blue'.")
 def check_composed_query(composed_query):
     rng = np.random.default_rng(3)

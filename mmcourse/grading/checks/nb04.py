@@ -14,7 +14,8 @@ def _rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-@register("nb04-cosine", why="Cosine similarity ignores vector length, so only direction decides "
+@register("nb04-cosine", twins=("mmcourse.similarity:cosine_similarity",),
+          why="Cosine similarity ignores vector length, so only direction decides "
                             "the ranking.")
 def check_cosine(fn):
     from mmcourse.similarity import cosine_similarity
@@ -45,7 +46,8 @@ def check_cosine(fn):
              "guard the division: np.maximum(norm, 1e-12)")
 
 
-@register("nb04-euclidean", why="The expansion |a|^2 + |b|^2 - 2 a.b turns distance into one "
+@register("nb04-euclidean", twins=("mmcourse.similarity:euclidean_distance",),
+          why="The expansion |a|^2 + |b|^2 - 2 a.b turns distance into one "
                                "matrix product, which BLAS computes fast.")
 def check_euclidean(fn):
     from scipy.spatial.distance import cdist
@@ -98,7 +100,8 @@ def check_disagree(fn):
         fail("normalised items", "dot and cosine to agree", "they differ")
 
 
-@register("nb04-top-k", why="argpartition finds the k best in linear time; only those k need "
+@register("nb04-top-k", twins=("mmcourse.similarity:top_k",),
+          why="argpartition finds the k best in linear time; only those k need "
                            "sorting.")
 def check_top_k(fn):
     from mmcourse.similarity import top_k as ref_top_k

@@ -17,7 +17,8 @@ def _hamming_reference(a, b):
     return (ua[:, None, :] != ub[None, :, :]).sum(-1)
 
 
-@register("nb05-lsh", why="Each random hyperplane cuts space in two; nearby vectors usually fall "
+@register("nb05-lsh", twins=("mmcourse.hashing:RandomHyperplaneLSH.encode", "mmcourse.hashing:RandomHyperplaneLSH.fit",),
+          why="Each random hyperplane cuts space in two; nearby vectors usually fall "
                          "on the same side, so they share most bits.")
 def check_lsh(fn):
     X = np.array([[1.0, 2.0], [-1.0, 0.5], [0.5, -3.0]], dtype=np.float32)
@@ -44,7 +45,8 @@ def check_lsh(fn):
                  "the side of a hyperplane through the origin does not depend on length")
 
 
-@register("nb05-pack", why="Eight bits per byte: a 64-bit code costs 8 bytes instead of 256 "
+@register("nb05-pack", twins=("mmcourse.hashing:pack_bits",),
+          why="Eight bits per byte: a 64-bit code costs 8 bytes instead of 256 "
                           "bytes for 64 float32 numbers.")
 def check_pack(fn):
     from mmcourse.hashing import pack_bits
@@ -67,7 +69,8 @@ def check_pack(fn):
                  "the same codes as booleans")
 
 
-@register("nb05-hamming", why="XOR marks the differing bits and popcount counts them: a few CPU "
+@register("nb05-hamming", twins=("mmcourse.hashing:hamming_distance",),
+          why="XOR marks the differing bits and popcount counts them: a few CPU "
                              "instructions per 64-bit code.")
 def check_hamming(fn):
     from mmcourse.hashing import hamming_distance
@@ -98,7 +101,8 @@ def check_hamming(fn):
                  "integer type")
 
 
-@register("nb05-itq-step", why="ITQ alternates: fix the rotation and take signs, then fix the signs "
+@register("nb05-itq-step", twins=("mmcourse.hashing:itq_step", "mmcourse.hashing:ITQ.fit",),
+          why="ITQ alternates: fix the rotation and take signs, then fix the signs "
                               "and solve for the best rotation (orthogonal Procrustes, one SVD).")
 def check_itq_step(fn):
     from mmcourse.hashing import itq_step

@@ -31,7 +31,8 @@ def _per_query(fn, scores, rel, case, **kw):
     return got
 
 
-@register("nb06-recall-at-k", why="Recall@K asks what fraction of ALL relevant items made the top K; "
+@register("nb06-recall-at-k", twins=("mmcourse.metrics:recall_at_k", "mmcourse.metrics:evaluate_retrieval",),
+          why="Recall@K asks what fraction of ALL relevant items made the top K; "
                                  "hit rate (the papers' R@K) only asks whether one did.")
 def check_recall_at_k(fn):
     from mmcourse.metrics import recall_at_k
@@ -62,7 +63,8 @@ def check_recall_at_k(fn):
                  "rank with np.argsort(-scores, kind='stable'): the default sort is not stable")
 
 
-@register("nb06-average-precision", why="AP averages the precision at the rank of every relevant "
+@register("nb06-average-precision", twins=("mmcourse.metrics:average_precision", "mmcourse.metrics:evaluate_retrieval", "mmcourse.metrics:precision_recall_curve",),
+          why="AP averages the precision at the rank of every relevant "
                                        "item, so it rewards putting all of them early.")
 def check_average_precision(fn):
     from sklearn.metrics import average_precision_score
@@ -93,7 +95,8 @@ def check_average_precision(fn):
                  "rank with np.argsort(-scores, kind='stable')", rtol=1e-5)
 
 
-@register("nb06-ndcg", why="NDCG uses graded relevance and a log discount: a very relevant item at "
+@register("nb06-ndcg", twins=("mmcourse.metrics:ndcg_at_k", "mmcourse.metrics:evaluate_retrieval",),
+          why="NDCG uses graded relevance and a log discount: a very relevant item at "
                           "rank 1 is worth more than a barely relevant one.")
 def check_ndcg(fn):
     from sklearn.metrics import ndcg_score
@@ -126,7 +129,8 @@ def check_ndcg(fn):
                  "rank with np.argsort(-scores, kind='stable')", rtol=1e-4, atol=1e-6)
 
 
-@register("nb06-reciprocal-rank", why="MRR only looks at the FIRST relevant item: the right metric "
+@register("nb06-reciprocal-rank", twins=("mmcourse.metrics:mean_reciprocal_rank", "mmcourse.metrics:evaluate_retrieval",),
+          why="MRR only looks at the FIRST relevant item: the right metric "
                                      "when one good answer is enough.")
 def check_reciprocal_rank(fn):
     from mmcourse.metrics import mean_reciprocal_rank
@@ -150,7 +154,8 @@ def check_reciprocal_rank(fn):
                  "rank with np.argsort(-scores, kind='stable'): the default sort is not stable")
 
 
-@register("nb06-bootstrap", why="A metric averaged over a few hundred queries has sampling noise; "
+@register("nb06-bootstrap", twins=("mmcourse.metrics:bootstrap_ci", "mmcourse.metrics:paired_bootstrap",),
+          why="A metric averaged over a few hundred queries has sampling noise; "
                                "resampling queries shows how much.")
 def check_bootstrap(fn):
     from mmcourse.metrics import bootstrap_ci

@@ -1,4 +1,4 @@
-"""Checkers for notebook 07 (capstone): the learner's ``SearchEngine`` class, milestone by milestone.
+"""Checkers for notebook 10 (capstone): the learner's ``SearchEngine`` class, milestone by milestone.
 
 The checkers build engines on synthetic unit vectors with a fake, deterministic text encoder
 (no framework import), and compare with brute-force cosine search.
@@ -15,8 +15,8 @@ from ..check import expect_close, expect_equal, fail, register
 
 #: text→image hit rate@10 ("R@10") the engine must reach on the shapes test split
 R10_FLOOR = 0.5
-#: seconds one text query may take over 50,000 images (generous: shared, noisy CPUs)
-SEARCH_BUDGET_S = 0.5
+#: how many times slower than a plain numpy reference (timed in the same kernel) search() may be
+SPEED_FACTOR = 20.0
 
 
 def _unit(x):
@@ -65,7 +65,8 @@ def _same_results(ids, scores, ref_ids, ref_scores, case, hint=""):
         fail(case, ref_ids, ids, hint or "return the ids of the k most similar images")
 
 
-@register("nb07-search", why="A search engine is an index plus a query encoder: text in, image "
+@register("nb10-search", twins=("mmcourse.search:search_text_to_image", "mmcourse.search:rank",),
+          why="A search engine is an index plus a query encoder: text in, image "
                             "ids and scores out.")
 def check_search(cls):
     emb = _collection()
@@ -87,20 +88,46 @@ def check_search(cls):
                   "encode the text with self.text_encoder([text]), then search_vectors; "
                   "return the first row")
     big = _collection(n=50000, d=64, seed=22)
-    engine = cls(big, fake_text_encoder(64))
+    encoder = fake_text_encoder(64)
+    engine = cls(big, encoder)
     engine.search("warm up", 10)
-    times = []
-    for i in range(5):
-        t0 = time.perf_counter()
-        engine.search(f"query number {i}", 10)
-        times.append(time.perf_counter() - t0)
-    if np.median(times) > SEARCH_BUDGET_S:
-        fail("search() over 50,000 images", f"an answer within {SEARCH_BUDGET_S} s",
-             f"{np.median(times):.3f} s (median of 5)",
+    ratio, mine, ref = _relative_speed(lambda q: engine.search(q, 10),
+                                       lambda q: _reference_search(big, encoder, q, 10))
+    print(f"  search() over 50,000 images: {mine * 1e3:.1f} ms per query, the reference "
+          f"{ref * 1e3:.1f} ms ({ratio:.1f}x; allowed: {SPEED_FACTOR:g}x)")
+    if ratio > SPEED_FACTOR:
+        fail("search() over 50,000 images, timed against a reference in this kernel",
+             f"at most {SPEED_FACTOR:g}x the time of a plain normalise + matrix product + argsort "
+             f"({ref * 1e3:.1f} ms)", f"{mine * 1e3:.1f} ms ({ratio:.0f}x, median of 5)",
              "build the index once in __init__ and use a matrix product or faiss, not a loop")
 
 
-@register("nb07-composed", why="A composed query mixes an image and a text direction, e.g. 'like "
+def _reference_search(emb, encoder, text, k):
+    """The speed yardstick: normalise everything per query, one matrix product, a full argsort."""
+    scores = _unit(emb) @ _unit(encoder([text]))[0]
+    order = np.argsort(-scores, kind="stable")[:k]
+    return order, scores[order]
+
+
+def _relative_speed(mine, reference, repeats: int = 5):
+    """(median ratio, my median s, reference median s), timed interleaved in this process, so
+    a loaded machine slows both alike: nothing here depends on absolute wall-clock time."""
+    t_mine, t_ref = [], []
+    for i in range(repeats):
+        query = f"query number {i}"
+        t0 = time.perf_counter()
+        reference(query)
+        t1 = time.perf_counter()
+        mine(query)
+        t2 = time.perf_counter()
+        t_ref.append(t1 - t0)
+        t_mine.append(t2 - t1)
+    m, r = float(np.median(t_mine)), max(float(np.median(t_ref)), 1e-6)
+    return m / r, m, r
+
+
+@register("nb10-composed", twins=("mmcourse.search:composed_query_vector", "mmcourse.search:composed_query",),
+          why="A composed query mixes an image and a text direction, e.g. 'like "
                               "this picture, but blue'.")
 def check_composed(cls):
     emb = _collection(n=300, d=16, seed=23)
@@ -120,7 +147,7 @@ def check_composed(cls):
                  "an image is its own nearest neighbour")
 
 
-@register("nb07-save-load", why="An engine you cannot save is rebuilt on every start; saving must "
+@register("nb10-save-load", why="An engine you cannot save is rebuilt on every start; saving must "
                                "give back exactly the same answers.")
 def check_save_load(cls):
     emb = _collection(n=400, d=16, seed=24)
@@ -142,7 +169,7 @@ def check_save_load(cls):
         expect_close(sc1, sc0, f"scores of search({t!r}) after save + load", rtol=1e-6, atol=1e-6)
 
 
-@register("nb07-quality", why="The milestone: your engine finds a matching image in the top 10 for "
+@register("nb10-quality", why="The milestone: your engine finds a matching image in the top 10 for "
                              "most test captions.")
 def check_quality(metrics):
     if not isinstance(metrics, dict):
