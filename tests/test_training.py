@@ -115,3 +115,110 @@ def test_prefetched_stops_early_and_passes_errors_on():
         if value == 2:
             break
     assert len(calls) <= 3  # at most one batch made ahead and dropped
+
+
+# ----------------------------------------------------------------------------- configuration
+@pytest.fixture(scope="module")
+def shapes_small():
+    return make_shapes(120, seed=4, split_sizes=(80, 20, 20), cache=False)
+
+
+def test_training_config_fills_defaults_and_derives_steps(shapes_small):
+    cfg = _training.training_config(shapes_small)
+    assert cfg.steps == _training.DEFAULT_STEPS and cfg.eval_every == cfg.steps // 5
+    assert cfg.num_threads == _training.DEFAULT_NUM_THREADS == 2
+    assert cfg.mask_fn == "t2i" and cfg.pairs == (("image", "text"),)
+    assert cfg.train.n_images == 80 and cfg.val.n_images == 20
+    cfg = _training.training_config(shapes_small, epochs=2, batch_size=40, mask_false_negatives=True)
+    assert cfg.steps == 2 * (80 // 40) and cfg.mask_fn == "both"
+    assert _training.training_config(shapes_small, num_threads=None).num_threads is None
+
+
+@pytest.mark.parametrize("kw,name", [
+    (dict(loss="mse"), "loss"), (dict(rnn="cnn"), "rnn"), (dict(steps=0), "steps"),
+    (dict(steps=2, epochs=1), "steps"), (dict(lr=None), "lr"), (dict(weight_decay=-1), "weight_decay"),
+    (dict(margin="0.2"), "margin"), (dict(hinge_warmup=1.0), "hinge_warmup"),
+    (dict(hard_negatives=1), "hard_negatives"), (dict(num_threads=1.5), "num_threads"),
+    (dict(twin_weight=None, scene_twins=2), "twin_weight"), (dict(eval_every=0), "eval_every"),
+    (dict(model_modalities=("image", "text"), trainable_pairs=(("image", "audio"),)), "model")])
+def test_training_config_names_the_bad_argument(shapes_small, kw, name):
+    with pytest.raises(ValueError, match=name):
+        _training.training_config(shapes_small, **kw)
+
+
+def test_counterfactual_options_need_a_dataset_that_has_them(shapes_small):
+    from mmcourse import load_dataset
+
+    digits = load_dataset("digits")
+    with pytest.raises(ValueError, match="hard_negatives.*counterfactual.*digits"):
+        _training.training_config(digits, hard_negatives=True)
+    with pytest.raises(ValueError, match="scene_twins"):
+        _training.training_config(digits, scene_twins=4)
+    assert _training.training_config(shapes_small, hard_negatives=True, scene_twins=4).scene_twins == 4
+
+
+def test_batch_plan_is_seeded_and_uses_the_dataset_counterfactuals(shapes_small):
+    cfg = _training.training_config(shapes_small, batch_size=16, hard_negatives=True, scene_twins=6,
+                                    seed=3)
+    a, b = _training.BatchPlan(cfg), _training.BatchPlan(cfg)
+    for _ in range(3):
+        x, y = a.next(), b.next()
+        np.testing.assert_array_equal(x.images, y.images)
+        assert x.negatives == y.negatives and x.twin_texts == y.twin_texts
+        assert x.fn_mask.shape == (16, 16) and x.fn_mask.diagonal().all()
+        assert len(x.twin_texts) == 2 * len(x.twin_rows) and x.twin_rows.max() < 6
+    # the same draws as asking the dataset directly with the same generators
+    plan = _training.BatchPlan(cfg)
+    batches = Batches(cfg.train, 16, np.random.default_rng(3))
+    img, cap = batches.next()
+    first = plan.next()
+    np.testing.assert_array_equal(first.captions, cap)
+    want = [t for t in cfg.train.hard_negatives(cap.tolist(), np.random.default_rng(4)) if t]
+    assert first.negatives == want
+
+
+def test_make_evaluator_with_perfect_and_random_embeddings(shapes_small):
+    val = shapes_small.subset("val")
+
+    def perfect(modality, items):  # one-hot of the image, for images and captions alike
+        idx = np.arange(len(items)) if modality == "image" else val.caption_image
+        return np.eye(val.n_images, dtype=np.float32)[idx]
+
+    out = _training.make_evaluator(val, 500, 0, perfect)()
+    assert set(out) == {"val_R@1", "val_R@5", "val_R@10", "val_i2t_R@10"}
+    assert out["val_R@1"] == 1.0 and out["val_i2t_R@10"] == 1.0
+    assert _training.make_evaluator(None, 500, 0, perfect) is None
+    ev = _training.make_evaluator(val, 5, 0, lambda m, items: np.ones((len(items), 3), np.float32))
+    assert 0 <= ev()["val_R@10"] <= 1
+
+
+def test_model_cache_variants_key_sources_and_lock(tmp_path):
+    from mmcourse import _model_cache as mc
+
+    mc.check_variant("shapes", "word_order", "keras")
+    mc.check_variant("shapes", "speech", "torch")
+    with pytest.raises(ValueError, match="variant"):
+        mc.check_variant("digits", "word_order", "torch")
+    with pytest.raises(ValueError, match="variant"):
+        mc.check_variant("shapes", "speech", "keras")
+    with pytest.raises(ValueError, match="dataset"):
+        mc.check_variant("imagenet", "default", "torch")
+    params = mc.default_model_params("digits", "default", track="keras", steps=3)
+    assert params["train"] == dict(seed=0, rnn="gru", loss="infonce", hard_negatives=False, steps=3)
+    names = [p.name for p in mc.source_files("torch")]
+    assert "_model_cache.py" in names and "_training.py" in names and "train.py" in names
+    assert not any(n.startswith("audio") for n in names)
+    p1 = mc.model_path(params, dict(fw="1"), "keras", "digits", "default", ".npz", cache_dir=tmp_path)
+    p2 = mc.model_path(params, dict(fw="2"), "keras", "digits", "default", ".npz", cache_dir=tmp_path)
+    assert p1 != p2 and p1.parent == tmp_path / "models"
+    built, memory = [], {}
+
+    def build(path):
+        built.append(path)
+        path.write_text("model")
+        return "model"
+
+    assert mc.cached(p1, memory, lambda p: p.read_text(), build) == "model"
+    memory.clear()
+    assert mc.cached(p1, memory, lambda p: p.read_text() + "!", build) == "model!"
+    assert built == [p1]

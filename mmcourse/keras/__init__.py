@@ -1,4 +1,4 @@
-"""The TensorFlow/Keras track: the same encoders, losses, training and caching as ``mmcourse.torch``.
+"""The TensorFlow/Keras track: the same towers, losses, training, embedding and caching as ``mmcourse.torch``.
 
 Typical use::
 
@@ -16,9 +16,9 @@ prepare_tensorflow_import()
 import tensorflow  # noqa: E402,F401  (after prepare_tensorflow_import, on purpose)
 
 from .classifier import AttributeClassifier, extract_features, train_attribute_classifier  # noqa: E402
-from .embed import embed_images, embed_texts, make_text_encoder_fn  # noqa: E402
-from .encoders import (DualEncoder, ImageEncoder, TextEncoder, count_parameters,  # noqa: E402
-                       images_to_tensor, masked_mean)
+from .embed import embed, embed_images, embed_texts, make_text_encoder_fn, register_embedder  # noqa: E402
+from .encoders import (TOWERS, DualEncoder, ImageEncoder, JointEncoder, TextEncoder,  # noqa: E402
+                       count_parameters, images_to_tensor, masked_mean, register_tower)
 from .losses import info_nce_loss, twin_loss, vse_hinge_loss  # noqa: E402
 from .persist import clone_model, load_model, save_model  # noqa: E402
 from .pretrained import (default_model_path, load_default_model, load_pretrained_backbone,  # noqa: E402
@@ -26,7 +26,8 @@ from .pretrained import (default_model_path, load_default_model, load_pretrained
 from .train import DEFAULT_STEPS, train_dual_encoder  # noqa: E402
 
 __all__ = [
-    "ImageEncoder", "TextEncoder", "DualEncoder", "AttributeClassifier",
+    "ImageEncoder", "TextEncoder", "DualEncoder", "JointEncoder", "TOWERS", "register_tower",
+    "embed", "register_embedder", "AttributeClassifier",
     "info_nce_loss", "twin_loss", "vse_hinge_loss", "train_dual_encoder", "train_attribute_classifier",
     "embed_images", "embed_texts", "extract_features", "make_text_encoder_fn",
     "save_model", "load_model", "clone_model", "load_default_model", "default_model_path",

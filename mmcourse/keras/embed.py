@@ -1,11 +1,17 @@
-"""Embedding images and captions with a trained Keras model, in batches, to L2-normalised numpy arrays."""
+"""Embedding items of any modality with a trained Keras model, in batches, to L2-normalised arrays.
+
+``embed(model, modality, items)`` dispatches through a registry of embed functions:
+"image" → :func:`embed_images`, "text" → :func:`embed_texts`; a modality's own module registers
+its function with :func:`register_embedder` (as in ``mmcourse.torch``).
+"""
 from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
 
+from .._embedding import EmbedderRegistry
 from .._validation import check_images, check_int, check_texts
-from .encoders import DualEncoder
+from .encoders import DualEncoder, JointEncoder
 
 
 def _check_model(model, cls=DualEncoder, name: str = "model"):
@@ -56,3 +62,29 @@ def make_text_encoder_fn(model: DualEncoder):
 
     encode.__doc__ = "Embed captions with the trained text tower: list[str] → float32 (n, d)."
     return encode
+
+
+def _check_joint(model):
+    _check_model(model, JointEncoder)
+
+
+_EMBEDDERS = EmbedderRegistry("keras", _check_joint)
+
+
+def register_embedder(modality: str, fn) -> None:
+    """Make ``embed(model, modality, items, **kw)`` call ``fn(model, items, **kw)``."""
+    _EMBEDDERS.register(modality, fn)
+
+
+def embed(model, modality: str, items, **kwargs) -> np.ndarray:
+    """Items of ``modality`` → float32 (n, d) unit-norm rows in the model's joint space.
+
+    "image": uint8 images (n, H, W, 3); "text": a list of captions; other modalities as their
+    registered function takes them. ``kwargs`` go to that function (e.g. ``batch_size``). A
+    modality the model has no tower for raises ValueError naming the model's modalities.
+    """
+    return _EMBEDDERS.embed(model, modality, items, **kwargs)
+
+
+register_embedder("image", embed_images)
+register_embedder("text", embed_texts)

@@ -3,8 +3,10 @@
 Same architecture as :mod:`mmcourse.torch.encoders` (so the two tracks can be compared): CNN
 16-32-64 with BatchNorm, ReLU, max-pooling, two coordinate channels and global average pooling;
 GRU-128 over 64-d word embeddings. Images are channels-last (n, H, W, 3), TensorFlow's native
-layout on the CPU. :class:`DualEncoder` L2-normalises both outputs so that a dot product is a
-cosine similarity in one shared space.
+layout on the CPU. ``TOWERS`` is the registry of one encoder class per modality
+(:func:`register_tower`); :class:`JointEncoder` holds any subset of towers and L2-normalises
+their outputs so that a dot product is a cosine similarity in one shared space;
+:class:`DualEncoder` is its image + text case.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .._towers import TowerSet, check_modality_name
 from .._validation import check_choice, check_images, check_int
 
 RNN_KINDS = ("gru", "lstm", "bow")
@@ -187,39 +190,52 @@ class TextEncoder(keras.Model):
         return self.head2(self.head1(pooled))
 
 
-class DualEncoder(keras.Model):
-    """An image tower and a text tower projecting into one L2-normalised space.
+#: one encoder class per modality: modality → ``keras.Model`` class (see :func:`register_tower`)
+TOWERS: dict = {"image": ImageEncoder, "text": TextEncoder}
 
-    Holds the :class:`mmcourse.text.Vocabulary` used to encode captions and a learnable
-    ``logit_scale`` (log of 1 / temperature, CLIP style, clamped to [0, log 100]) for InfoNCE.
-    ``call((images, ids))`` → (image_emb (n, d), text_emb (m, d)), both unit-norm.
-    With the defaults (d = 128, GRU, a vocabulary of ~50 words) about 160 k parameters.
+
+def register_tower(modality, cls) -> None:
+    """Register ``cls`` (a ``keras.layers.Layer`` subclass) as the encoder of ``modality``."""
+    modality = check_modality_name(modality)
+    if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
+        raise ValueError(f"cls: expected a keras.layers.Layer subclass, got {cls!r}")
+    TOWERS[modality] = cls
+
+
+class JointEncoder(TowerSet, keras.Model):
+    """Any subset of towers (one per modality) projecting into one L2-normalised space.
+
+    ``towers``: {modality: encoder layer}, each kept as attribute ``<modality>_encoder`` (in this
+    order) and mapping its inputs to (n, embed_dim). A learnable ``logit_scale`` (log of
+    1 / temperature, CLIP style, clamped to [0, log 100]) serves InfoNCE.
+    ``encode(modality, *inputs, training=False)`` → unit-norm embeddings (n, d);
+    ``model.towers`` / ``model.modalities`` list the towers; ``add_tower(modality, tower)`` adds one.
     """
 
     MAX_LOGIT_SCALE = math.log(100.0)
 
-    def __init__(self, vocab, rnn: str = "gru", embed_dim: int = 128, channels=(16, 32, 64),
-                 head_dim: int = 256, word_dim: int = 64, hidden_dim: int = 128,
-                 pooling: str = "last", temperature: float = 0.07, **kwargs):
+    def __init__(self, towers: dict, embed_dim: int, temperature: float = 0.07, **kwargs):
         super().__init__(**kwargs)
-        if not hasattr(vocab, "encode") or not hasattr(vocab, "to_dict"):
-            raise ValueError(f"vocab: expected an mmcourse.text.Vocabulary, got {type(vocab).__name__}")
         if not (isinstance(temperature, (int, float)) and 0 < temperature < 10):
             raise ValueError(f"temperature: expected a float in (0, 10), got {temperature!r}")
-        self.vocab = vocab
-        self.image_encoder = ImageEncoder(embed_dim, channels, head_dim, name="image_encoder")
-        self.text_encoder = TextEncoder(len(vocab), rnn, embed_dim, word_dim, hidden_dim, pooling,
-                                        name="text_encoder")
+        self._embed_dim = check_int(embed_dim, "embed_dim")
+        if not isinstance(towers, dict):
+            raise ValueError(f"towers: expected a dict {{modality: encoder}}, got {type(towers).__name__}")
+        for modality, tower in towers.items():
+            self.add_tower(modality, tower)
         self.logit_scale = self.add_weight(
             name="logit_scale", shape=(), trainable=True,
             initializer=keras.initializers.Constant(math.log(1.0 / float(temperature))))
-        self.config = dict(rnn=rnn, embed_dim=embed_dim, channels=list(channels), head_dim=head_dim,
-                           word_dim=word_dim, hidden_dim=hidden_dim, pooling=pooling,
-                           temperature=float(temperature))
+
+    def _tower_items(self):
+        return list(vars(self).items())
+
+    def _is_tower(self, obj) -> bool:
+        return isinstance(obj, keras.layers.Layer)
 
     @property
     def embed_dim(self) -> int:
-        return self.config["embed_dim"]
+        return self._embed_dim
 
     @property
     def temperature(self) -> float:
@@ -228,6 +244,39 @@ class DualEncoder(keras.Model):
 
     def clamped_logit_scale(self) -> tf.Tensor:
         return tf.clip_by_value(tf.convert_to_tensor(self.logit_scale), 0.0, self.MAX_LOGIT_SCALE)
+
+    def encode(self, modality: str, *inputs, training=False) -> tf.Tensor:
+        """The ``modality`` tower's inputs (e.g. float images (n, H, W, 3); ids (m, L)) →
+        unit-norm embeddings (n, d)."""
+        return tf.math.l2_normalize(self.tower(modality)(*inputs, training=training), axis=-1,
+                                    epsilon=1e-12)
+
+
+class DualEncoder(JointEncoder):
+    """An image tower and a text tower projecting into one L2-normalised space.
+
+    Holds the :class:`mmcourse.text.Vocabulary` used to encode captions and a learnable
+    ``logit_scale`` (log of 1 / temperature, CLIP style, clamped to [0, log 100]) for InfoNCE.
+    ``call((images, ids))`` → (image_emb (n, d), text_emb (m, d)), both unit-norm.
+    With the defaults (d = 128, GRU, a vocabulary of ~50 words) about 160 k parameters.
+    """
+
+    def __init__(self, vocab, rnn: str = "gru", embed_dim: int = 128, channels=(16, 32, 64),
+                 head_dim: int = 256, word_dim: int = 64, hidden_dim: int = 128,
+                 pooling: str = "last", temperature: float = 0.07, **kwargs):
+        if not hasattr(vocab, "encode") or not hasattr(vocab, "to_dict"):
+            raise ValueError(f"vocab: expected an mmcourse.text.Vocabulary, got {type(vocab).__name__}")
+        if not (isinstance(temperature, (int, float)) and 0 < temperature < 10):
+            raise ValueError(f"temperature: expected a float in (0, 10), got {temperature!r}")
+        image_encoder = TOWERS["image"](embed_dim, channels, head_dim, name="image_encoder")
+        text_encoder = TOWERS["text"](len(vocab), rnn, embed_dim, word_dim, hidden_dim, pooling,
+                                      name="text_encoder")
+        super().__init__({"image": image_encoder, "text": text_encoder}, embed_dim, temperature,
+                         **kwargs)
+        self.vocab = vocab
+        self.config = dict(rnn=rnn, embed_dim=embed_dim, channels=list(channels), head_dim=head_dim,
+                           word_dim=word_dim, hidden_dim=hidden_dim, pooling=pooling,
+                           temperature=float(temperature))
 
     def encode_images(self, x, training=False) -> tf.Tensor:
         """Float images (n, H, W, 3) in [0, 1] → unit-norm embeddings (n, d)."""

@@ -2,8 +2,9 @@
 
 Default models are trained once with a fixed seed and cached in
 ``mmcourse.data.cache_dir()/models/keras-<dataset>-<variant>-<key>.npz``; the key hashes the
-source of ``mmcourse/keras/*.py`` (and of the data and text code the model depends on), the
-training and dataset parameters and the TensorFlow version — any change retrains. A file lock
+training and dataset parameters, the TensorFlow version and the source of every module the model
+depends on (``mmcourse._model_cache.source_files("keras")``) — any change retrains. The variants
+table and the key are shared with ``mmcourse.torch`` (``mmcourse._model_cache``). A file lock
 makes concurrent callers (two pytest workers, two notebooks) train only once.
 
 The pretrained backbone (``keras.applications.MobileNetV2`` without its classifier) is used only
@@ -16,41 +17,21 @@ import os
 import warnings
 from pathlib import Path
 
+from .. import _model_cache
+from .._model_cache import DATASETS, KEY_VERSION, VARIANTS  # noqa: F401  (public here)
 from .._validation import check_choice, check_int
 
-#: training parameters per variant (passed to ``train_dual_encoder``), as in mmcourse.torch
-VARIANTS = {
-    "default": dict(rnn="gru", loss="infonce", hard_negatives=False),
-    # each image's relational caption against its swapped twin (see train_dual_encoder)
-    "word_order": dict(rnn="gru", loss="infonce", scene_twins=128, twin_weight=2.0, steps=2000),
-}
-#: keyword arguments of ``mmcourse.load_dataset`` per dataset
-DATASETS = {"shapes": {}, "digits": {}}
-KEY_VERSION = "1"
 _MEMORY: dict = {}
 
 
 def _sources() -> list[Path]:
-    pkg = Path(__file__).resolve().parents[1]
-    files = sorted((pkg / "keras").glob("*.py")) + sorted((pkg / "data").glob("*.py"))
-    return files + [p for p in (pkg / "text.py", pkg / "_frameworks.py", pkg / "_training.py") if p.is_file()]
+    return _model_cache.source_files("keras")
 
 
 def default_model_params(dataset: str = "shapes", variant: str = "default", dataset_kwargs=None,
                          **overrides) -> dict:
     """The full parameter set of a default model: ``{"dataset": ..., "train": ...}``."""
-    check_choice(dataset, "dataset", tuple(DATASETS))
-    check_choice(variant, "variant", tuple(VARIANTS))
-    if dataset != "shapes" and VARIANTS[variant].get("scene_twins"):
-        raise ValueError(f"variant: expected 'default' for the {dataset!r} dataset (its captions "
-                         f"have no word-order twins), got {variant!r}")
-    if dataset_kwargs is not None and not isinstance(dataset_kwargs, dict):
-        raise ValueError(f"dataset_kwargs: expected a dict or None, got {type(dataset_kwargs).__name__}")
-    train = dict(seed=0, **VARIANTS[variant])
-    train.update(overrides)
-    data = dict(DATASETS[dataset])
-    data.update(dataset_kwargs or {})
-    return {"dataset": dict(name=dataset, kwargs=data), "train": train}
+    return _model_cache.default_model_params(dataset, variant, dataset_kwargs, "keras", **overrides)
 
 
 def default_model_path(dataset: str = "shapes", variant: str = "default", dataset_kwargs=None,
@@ -58,13 +39,9 @@ def default_model_path(dataset: str = "shapes", variant: str = "default", datase
     """Where the cached model for these parameters lives (it may not exist yet)."""
     import tensorflow as tf
 
-    from ..data.cache import cache_dir as default_cache_dir, cache_key
-
     params = default_model_params(dataset, variant, dataset_kwargs, **overrides)
-    params["env"] = dict(tensorflow=tf.__version__)
-    key = cache_key(params, KEY_VERSION, _sources())
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return root / "models" / f"keras-{dataset}-{variant}-{key}.npz"
+    return _model_cache.model_path(params, dict(tensorflow=tf.__version__), "keras", dataset, variant,
+                                   ".npz", prefix="keras-", cache_dir=cache_dir)
 
 
 def load_default_model(dataset: str = "shapes", variant: str = "default", progress: bool = True,
@@ -77,31 +54,21 @@ def load_default_model(dataset: str = "shapes", variant: str = "default", progre
     second. ``dataset_kwargs`` and ``**overrides`` (any ``train_dual_encoder`` argument) change
     the parameters — and the key.
     """
-    import filelock
-
     from .persist import load_model, save_model
 
     path = default_model_path(dataset, variant, dataset_kwargs, cache_dir, **overrides)
-    if str(path) in _MEMORY:
-        return _MEMORY[str(path)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with filelock.FileLock(os.fspath(path) + ".lock"):
-        model = None
-        if path.is_file():
-            try:
-                model = load_model(path)
-            except ValueError:  # unreadable file: retrain and overwrite
-                model = None
-        if model is None:
-            from .. import load_dataset
-            from .train import train_dual_encoder
 
-            params = default_model_params(dataset, variant, dataset_kwargs, **overrides)
-            data = load_dataset(dataset, **params["dataset"]["kwargs"])
-            model, _ = train_dual_encoder(data, progress=progress, **params["train"])
-            save_model(model, path)
-    _MEMORY[str(path)] = model
-    return model
+    def build(path):
+        from .. import load_dataset
+        from .train import train_dual_encoder
+
+        params = default_model_params(dataset, variant, dataset_kwargs, **overrides)
+        data = load_dataset(dataset, **params["dataset"]["kwargs"])
+        model, _ = train_dual_encoder(data, progress=progress, **params["train"])
+        save_model(model, path)
+        return model
+
+    return _model_cache.cached(path, _MEMORY, load_model, build)
 
 
 # ------------------------------------------------------------------ pretrained Keras backbone

@@ -1,12 +1,18 @@
-"""Embedding images and captions with a trained model, in batches, to L2-normalised numpy arrays."""
+"""Embedding items of any modality with a trained model, in batches, to L2-normalised numpy arrays.
+
+``embed(model, modality, items)`` dispatches through a registry of embed functions:
+"image" → :func:`embed_images`, "text" → :func:`embed_texts`; a modality's own module registers
+its function with :func:`register_embedder` (``mmcourse.torch.audio`` registers "audio").
+"""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from .._embedding import EmbedderRegistry
 from .._validation import check_int, check_texts
 from .device import get_device
-from .encoders import DualEncoder, images_to_tensor
+from .encoders import DualEncoder, JointEncoder, images_to_tensor
 
 
 def _check_model(model, cls=DualEncoder, name: str = "model"):
@@ -67,3 +73,30 @@ def make_text_encoder_fn(model: DualEncoder):
 
     encode.__doc__ = "Embed captions with the trained text tower: list[str] → float32 (n, d)."
     return encode
+
+
+def _check_joint(model):
+    _check_model(model, JointEncoder)
+
+
+_EMBEDDERS = EmbedderRegistry("torch", _check_joint)
+
+
+def register_embedder(modality: str, fn) -> None:
+    """Make ``embed(model, modality, items, **kw)`` call ``fn(model, items, **kw)``."""
+    _EMBEDDERS.register(modality, fn)
+
+
+def embed(model, modality: str, items, **kwargs) -> np.ndarray:
+    """Items of ``modality`` → float32 (n, d) unit-norm rows in the model's joint space.
+
+    "image": uint8 images (n, H, W, 3); "text": a list of captions; other modalities as their
+    registered function takes them (e.g. "audio": a list of 1-D float waveforms). ``kwargs``
+    go to that function (``batch_size``, ``device``, ``sample_rate``, ...). A modality the
+    model has no tower for raises ValueError naming the model's modalities.
+    """
+    return _EMBEDDERS.embed(model, modality, items, **kwargs)
+
+
+register_embedder("image", embed_images)
+register_embedder("text", embed_texts)

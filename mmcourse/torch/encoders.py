@@ -1,7 +1,9 @@
-"""The two towers of the dual encoder: a small CNN for images, an RNN (or bag of words) for text.
+"""The towers of the joint model: a small CNN for images, an RNN (or bag of words) for text.
 
-Both map their input to a ``(batch, embed_dim)`` vector; :class:`DualEncoder` L2-normalises the
-two outputs so that a dot product is a cosine similarity in one shared space.
+Each maps its input to a ``(batch, embed_dim)`` vector. ``TOWERS`` is the registry of one encoder
+class per modality (a modality's own module adds its class with :func:`register_tower`);
+:class:`JointEncoder` holds any subset of towers and L2-normalises their outputs so that a dot
+product is a cosine similarity in one shared space; :class:`DualEncoder` is its image + text case.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from .._towers import TowerSet, check_modality_name
 from .._validation import check_choice, check_images, check_int
 
 RNN_KINDS = ("gru", "lstm", "bow")
@@ -161,7 +164,66 @@ class TextEncoder(nn.Module):
         return self.head(pooled)
 
 
-class DualEncoder(nn.Module):
+#: one encoder class per modality: modality → ``nn.Module`` class (see :func:`register_tower`)
+TOWERS: dict = {"image": ImageEncoder, "text": TextEncoder}
+
+
+def register_tower(modality, cls) -> None:
+    """Register ``cls`` (an ``nn.Module`` subclass) as the encoder of ``modality`` in ``TOWERS``."""
+    modality = check_modality_name(modality)
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise ValueError(f"cls: expected a torch.nn.Module subclass, got {cls!r}")
+    TOWERS[modality] = cls
+
+
+class JointEncoder(TowerSet, nn.Module):
+    """Any subset of towers (one per modality) projecting into one L2-normalised space.
+
+    ``towers``: {modality: encoder module}, each kept as attribute ``<modality>_encoder`` (in this
+    order) and mapping its inputs to (n, embed_dim). A learnable ``logit_scale`` (log of
+    1 / temperature, CLIP style, clamped to [0, log 100]) serves InfoNCE.
+    ``encode(modality, *inputs)`` → unit-norm embeddings (n, d); ``model.towers`` /
+    ``model.modalities`` list the towers; ``add_tower(modality, tower)`` adds one.
+    """
+
+    MAX_LOGIT_SCALE = math.log(100.0)
+
+    def __init__(self, towers: dict, embed_dim: int, temperature: float = 0.07):
+        super().__init__()
+        if not (isinstance(temperature, (int, float)) and 0 < temperature < 10):
+            raise ValueError(f"temperature: expected a float in (0, 10), got {temperature!r}")
+        self._embed_dim = check_int(embed_dim, "embed_dim")
+        if not isinstance(towers, dict):
+            raise ValueError(f"towers: expected a dict {{modality: encoder}}, got {type(towers).__name__}")
+        for modality, tower in towers.items():
+            self.add_tower(modality, tower)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / float(temperature))))
+
+    def _tower_items(self):
+        return self.named_children()
+
+    def _is_tower(self, obj) -> bool:
+        return isinstance(obj, nn.Module)
+
+    @property
+    def embed_dim(self) -> int:
+        return self._embed_dim
+
+    @property
+    def temperature(self) -> float:
+        """The current InfoNCE temperature, 1 / exp(logit_scale) after clamping."""
+        return float(1.0 / self.clamped_logit_scale().detach().exp())
+
+    def clamped_logit_scale(self) -> torch.Tensor:
+        return self.logit_scale.clamp(0.0, self.MAX_LOGIT_SCALE)
+
+    def encode(self, modality: str, *inputs) -> torch.Tensor:
+        """The ``modality`` tower's inputs (e.g. images (n, 3, H, W); ids (m, L) and lengths
+        (m,)) → unit-norm embeddings (n, d)."""
+        return F.normalize(self.tower(modality)(*inputs), dim=-1)
+
+
+class DualEncoder(JointEncoder):
     """An image tower and a text tower projecting into one L2-normalised space.
 
     Holds the :class:`mmcourse.text.Vocabulary` used to encode captions, and a learnable
@@ -174,19 +236,15 @@ class DualEncoder(nn.Module):
     when they are missing a warning says how to get them and the small CNN is used instead.
     """
 
-    MAX_LOGIT_SCALE = math.log(100.0)
-
     def __init__(self, vocab, rnn: str = "gru", embed_dim: int = 128, channels=(16, 32, 64),
                  head_dim: int = 256, word_dim: int = 64, hidden_dim: int = 128,
                  pooling: str = "last", temperature: float = 0.07, backbone: str = "cnn",
                  backbone_weights="auto"):
-        super().__init__()
         if not hasattr(vocab, "encode") or not hasattr(vocab, "to_dict"):
             raise ValueError(f"vocab: expected an mmcourse.text.Vocabulary, got {type(vocab).__name__}")
         if not (isinstance(temperature, (int, float)) and 0 < temperature < 10):
             raise ValueError(f"temperature: expected a float in (0, 10), got {temperature!r}")
         check_choice(backbone, "backbone", ("cnn", "resnet18"))
-        self.vocab = vocab
         net = None
         if backbone == "resnet18":
             from .backbones import load_resnet18
@@ -196,26 +254,15 @@ class DualEncoder(nn.Module):
         if net is not None:
             from .backbones import ResNetImageEncoder
 
-            self.image_encoder = ResNetImageEncoder(net, embed_dim=embed_dim, head_dim=head_dim)
+            image_encoder = ResNetImageEncoder(net, embed_dim=embed_dim, head_dim=head_dim)
         else:
-            self.image_encoder = ImageEncoder(embed_dim, channels, head_dim)
-        self.text_encoder = TextEncoder(len(vocab), rnn, embed_dim, word_dim, hidden_dim, pooling)
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / float(temperature))))
+            image_encoder = TOWERS["image"](embed_dim, channels, head_dim)
+        text_encoder = TOWERS["text"](len(vocab), rnn, embed_dim, word_dim, hidden_dim, pooling)
+        super().__init__({"image": image_encoder, "text": text_encoder}, embed_dim, temperature)
+        self.vocab = vocab
         self.config = dict(rnn=rnn, embed_dim=embed_dim, channels=list(channels),
                            head_dim=head_dim, word_dim=word_dim, hidden_dim=hidden_dim,
                            pooling=pooling, temperature=float(temperature), backbone=backbone)
-
-    @property
-    def embed_dim(self) -> int:
-        return self.config["embed_dim"]
-
-    @property
-    def temperature(self) -> float:
-        """The current InfoNCE temperature, 1 / exp(logit_scale) after clamping."""
-        return float(1.0 / self.clamped_logit_scale().detach().exp())
-
-    def clamped_logit_scale(self) -> torch.Tensor:
-        return self.logit_scale.clamp(0.0, self.MAX_LOGIT_SCALE)
 
     def encode_images(self, x: torch.Tensor) -> torch.Tensor:
         """Float images (n, 3, H, W) in [0, 1] → unit-norm embeddings (n, d)."""

@@ -12,42 +12,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .._training import Batches as _Batches, Clock as _Clock, check_dataset as _check_dataset
-from .._training import check_twins as _check_twins, has_shapes_meanings as _has_shapes_meanings
-from .._training import false_negative_mode as _false_negative_mode
-from .._training import lr_factor as _lr_factor, positive_number as _positive
-from .._validation import check_choice, check_int
+from .. import _training
+from .._training import DEFAULT_NUM_THREADS, DEFAULT_STEPS, LOSSES  # noqa: F401  (public here)
+from .._training import Clock as _Clock, lr_factor as _lr_factor
 from .device import get_device
-from .encoders import RNN_KINDS, DualEncoder
+from .encoders import DualEncoder
 from .losses import info_nce_loss, twin_loss, vse_hinge_loss
-
-LOSSES = ("infonce", "vse", "vse_hardest")
-#: Default number of steps: ≈ 35 steps/s at batch 128 on 2 quiet CPU cores → well under 60 s.
-DEFAULT_STEPS = 1500
-
-
-def _evaluator(model, val, max_images, seed):
-    """Returns ``f() -> dict`` with text→image hit rate@1/5/10 and image→text R@10 on ``val``."""
-    from ..metrics import hit_rate_at_k
-    from .embed import embed_images, embed_texts
-
-    if val is None or val.n_images < 2 or val.n_captions < 1:
-        return None
-    if val.n_images > max_images:
-        keep = np.sort(np.random.default_rng(seed).choice(val.n_images, max_images, replace=False))
-        val = val.subset(image_indices=keep)
-    t2i_rel = val.text_image_relevance() > 0
-    i2t_rel = val.image_text_relevance()
-
-    def evaluate():
-        img = embed_images(model, val.images)
-        txt = embed_texts(model, val.captions)
-        scores = txt @ img.T
-        out = {f"val_R@{k}": float(hit_rate_at_k(scores, t2i_rel, k=k)) for k in (1, 5, 10)}
-        out["val_i2t_R@10"] = float(hit_rate_at_k(scores.T, i2t_rel, k=10))
-        return out
-
-    return evaluate
 
 
 def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", steps: int | None = None,
@@ -57,7 +27,8 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
                        hard_negatives: bool = False, mask_false_negatives="t2i",
                        progress: bool = True,
                        eval_every: int | None = None, eval_images: int = 500, model=None,
-                       min_freq: int = 1, num_threads: int | None = None, scene_twins: int = 0,
+                       min_freq: int = 1, num_threads: int | None = DEFAULT_NUM_THREADS,
+                       scene_twins: int = 0,
                        twin_weight: float = 1.0, **model_kw):
     """Train a :class:`DualEncoder` on the dataset's "train" split; evaluate on "val".
 
@@ -70,10 +41,11 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
         the LR schedule then follows whichever of steps and time runs out first, its clock
         starting after the first step (see ``mmcourse._training.Clock``).
     hard_negatives : add each caption's counterfactual twin (colours or relation swapped, from
-        ``mmcourse.data.shapes.hard_negatives``) as an extra negative for its image.
+        ``dataset.hard_negatives``) as an extra negative for its image; needs a dataset with
+        ``has_counterfactuals`` (shapes).
     scene_twins : for this many images of each batch (shapes only), a relational caption built
         from the image's scene and its same-words twin (the relation's arguments or the colours
-        swapped, from ``mmcourse.data.shapes.scene_twins``) enter
+        swapped, from ``dataset.scene_twins``) enter
         :func:`~mmcourse.torch.losses.twin_loss`, weighted by ``twin_weight``. Sampled captions
         are mostly not relational, and an argument-swapped twin only rarely: without this the GRU
         stays at chance on argument swaps.
@@ -84,109 +56,81 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
         outrank an image's own; see ``mmcourse.torch.losses``); False / None never.
     eval_every : evaluate every this many steps (default: 5 evaluations) on up to
         ``eval_images`` validation images. model : continue training this model.
+    num_threads : torch CPU threads during training (restored afterwards); default 2 in both
+        tracks (see ``mmcourse._training.training_config``); None keeps torch's setting.
     **model_kw : passed to :class:`DualEncoder` (embed_dim, channels, hidden_dim, ...).
+    Every argument is validated up front by ``mmcourse._training.training_config``, the same
+    function as in ``mmcourse.keras``.
 
     Returns ``(model, history)``; history is a dict of lists: per step ``step``, ``loss``,
     ``temperature``, ``lr``, ``seconds``; per evaluation ``eval_step``, ``eval_seconds``,
     ``val_R@1``, ``val_R@5``, ``val_R@10`` (text→image hit rate, relevant = every image that
     satisfies the caption where known) and ``val_i2t_R@10``.
     """
-    check_choice(rnn, "rnn", RNN_KINDS)
-    check_choice(loss, "loss", LOSSES)
-    train, val = _check_dataset(dataset)
-    batch_size = check_int(batch_size, "batch_size", minimum=2)
-    lr, weight_decay = _positive(lr, "lr"), float(weight_decay)
-    time_budget = _positive(time_budget, "time_budget")
-    seed = check_int(seed, "seed", minimum=0)
-    eval_images = check_int(eval_images, "eval_images", minimum=2)
-    if not 0 <= hinge_warmup < 1:
-        raise ValueError(f"hinge_warmup: expected a fraction in [0, 1), got {hinge_warmup!r}")
-    if steps is not None and epochs is not None:
-        raise ValueError(f"steps: expected steps or epochs, not both; got steps={steps}, epochs={epochs}")
-    n_batches = max(len([c for c in train.image_captions() if len(c)]) // batch_size, 1)
-    if epochs is not None:
-        steps = check_int(epochs, "epochs") * n_batches
-    steps = DEFAULT_STEPS if steps is None else check_int(steps, "steps")
-    eval_every = max(steps // 5, 1) if eval_every is None else check_int(eval_every, "eval_every")
-    if hard_negatives and not _has_shapes_meanings(train):
-        raise ValueError(f"hard_negatives: expected a dataset with structured captions (shapes), "
-                         f"got {dataset.name!r} which has none")
-    scene_twins, twin_weight = _check_twins(scene_twins, twin_weight, train, dataset.name)
-    fn_mode = _false_negative_mode(mask_false_negatives)
+    if model is not None and not isinstance(model, DualEncoder):
+        raise ValueError(f"model: expected a DualEncoder to continue training, got "
+                         f"{type(model).__name__}")
+    cfg = _training.training_config(
+        dataset, rnn=rnn, loss=loss, steps=steps, epochs=epochs, time_budget=time_budget,
+        batch_size=batch_size, lr=lr, weight_decay=weight_decay, margin=margin,
+        hinge_warmup=hinge_warmup, seed=seed, hard_negatives=hard_negatives, scene_twins=scene_twins,
+        twin_weight=twin_weight, mask_false_negatives=mask_false_negatives, eval_every=eval_every,
+        eval_images=eval_images, min_freq=min_freq, num_threads=num_threads,
+        model_modalities=("image", "text") if model is None else model.modalities)
     dev = get_device(device)
 
     old_threads = torch.get_num_threads()
-    if num_threads is not None:
-        torch.set_num_threads(check_int(num_threads, "num_threads"))
+    if cfg.num_threads is not None:
+        torch.set_num_threads(cfg.num_threads)
     try:
-        torch.manual_seed(seed)
+        torch.manual_seed(cfg.seed)
         if model is None:
             from ..text import Vocabulary
 
-            vocab = Vocabulary.build(train.captions, min_freq=min_freq)
-            model = DualEncoder(vocab, rnn=rnn, **model_kw)
-        elif not isinstance(model, DualEncoder):
-            raise ValueError(f"model: expected a DualEncoder to continue training, got "
-                             f"{type(model).__name__}")
+            vocab = Vocabulary.build(cfg.train.captions, min_freq=cfg.min_freq)
+            model = DualEncoder(vocab, rnn=cfg.rnn, **model_kw)
         model.to(dev)
         model.image_encoder.to(memory_format=torch.channels_last)
-        history = _fit(model, train, val, loss=loss, steps=steps, time_budget=time_budget,
-                       batch_size=batch_size, lr=lr, weight_decay=weight_decay, margin=margin,
-                       hinge_warmup=hinge_warmup, seed=seed, dev=dev, hard_negatives=hard_negatives,
-                       mask_fn=fn_mode if train.has_structure else None,
-                       progress=progress, eval_every=eval_every, eval_images=eval_images,
-                       scene_twins=scene_twins, twin_weight=twin_weight)
+        history = _fit(model, cfg, dev, progress)
     finally:
         torch.set_num_threads(old_threads)
     model.eval()
     return model, history
 
 
-def _fit(model, train, val, *, loss, steps, time_budget, batch_size, lr, weight_decay, margin,
-         hinge_warmup, seed, dev, hard_negatives, mask_fn, progress, eval_every, eval_images,
-         scene_twins=0, twin_weight=1.0):
-    rng = np.random.default_rng(seed)
-    batches = _Batches(train, batch_size, rng)
-    neg_rng = np.random.default_rng(seed + 1)
-    twin_rng = np.random.default_rng(seed + 2)
+def _fit(model, cfg, dev, progress):
+    from .embed import embed
+
+    train = cfg.train
+    plan = _training.BatchPlan(cfg)
     images = torch.from_numpy(np.ascontiguousarray(train.images)).permute(0, 3, 1, 2).to(dev)
     ids, lengths = model.tokenize(train.captions, "dataset.captions")
     ids = ids.to(dev)
-    evaluate = _evaluator(model, val, eval_images, seed)
-    if hard_negatives:
-        from ..data.shapes import hard_negatives as make_negatives
-    if scene_twins:
-        from ..data.shapes import scene_twins as scene_twins_for
+    history = _training.History(cfg, _training.make_evaluator(
+        cfg.val, cfg.eval_images, cfg.seed, lambda modality, items: embed(model, modality, items)))
+    mask_fn, loss, lr = cfg.mask_fn, cfg.loss, cfg.lr
 
     decay = [p for n, p in model.named_parameters() if p.dim() > 1]
     no_decay = [p for n, p in model.named_parameters() if p.dim() <= 1]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
-    keys = ("step", "loss", "temperature", "lr", "seconds", "eval_step", "eval_seconds",
-            "val_R@1", "val_R@5", "val_R@10", "val_i2t_R@10")
-    history = {k: [] for k in keys}
 
     def prepare():
-        """The next batch's indices, false-negative mask and extra captions."""
-        img_idx, cap_idx = batches.next()
-        fn_mask = negs = twins = None
-        if mask_fn:  # (image i, caption j) True when caption j fits image i
-            fn_mask = torch.from_numpy(train.text_image_relevance(cap_idx, img_idx, graded=False).T > 0)
-        if hard_negatives:
-            negs = [t for t in make_negatives(train, cap_idx.tolist(), neg_rng) if t]
-            negs = model.tokenize(negs, "hard negatives") if negs else None
-        if scene_twins:  # relational captions from the scenes, against their swapped twins
-            rows, pos, twin = scene_twins_for(train, img_idx[:scene_twins], twin_rng)
-            twins = (torch.from_numpy(rows), model.tokenize(pos + twin, "scene twins")) if len(rows) else None
-        return torch.from_numpy(img_idx), torch.from_numpy(cap_idx), fn_mask, negs, twins
+        """The next batch: indices, false-negative mask and extra captions, as tensors."""
+        b = plan.next()
+        fn_mask = None if b.fn_mask is None else torch.from_numpy(b.fn_mask)
+        negs = None if b.negatives is None else model.tokenize(b.negatives, "hard negatives")
+        twins = None if b.twin_rows is None else \
+            (torch.from_numpy(b.twin_rows), model.tokenize(b.twin_texts, "scene twins"))
+        return torch.from_numpy(b.images), torch.from_numpy(b.captions), fn_mask, negs, twins
 
-    clock = _Clock(steps, time_budget)
-    bar = tqdm(total=steps, disable=not progress, desc="training", leave=False)
+    clock = _Clock(cfg.steps, cfg.time_budget)
+    bar = tqdm(total=cfg.steps, disable=not progress, desc="training", leave=False)
     model.train()
     try:
         # batches are prepared inline: a prefetch thread (as in mmcourse.keras) competes with
         # PyTorch's eager dispatch for the GIL and measured slower here
-        for step in range(1, steps + 1):
+        for step in range(1, cfg.steps + 1):
             if clock.over():
                 break
             img_idx, cap_idx, fn_mask, negs, twins = prepare()
@@ -208,8 +152,8 @@ def _fit(model, train, val, *, loss, steps, time_budget, batch_size, lr, weight_
                                       extra_negatives=extra, false_negatives=fn_mask,
                                       false_negative_directions=mask_fn or "both")
             else:
-                hardest = loss == "vse_hardest" and frac >= hinge_warmup
-                value = vse_hinge_loss(img_emb, txt_emb, margin, hardest=hardest,
+                hardest = loss == "vse_hardest" and frac >= cfg.hinge_warmup
+                value = vse_hinge_loss(img_emb, txt_emb, cfg.margin, hardest=hardest,
                                        extra_negatives=extra, false_negatives=fn_mask,
                                        false_negative_directions=mask_fn or "both")
             if twins is not None:
@@ -217,35 +161,26 @@ def _fit(model, train, val, *, loss, steps, time_budget, batch_size, lr, weight_
                 both = model.encode_texts(t_ids.to(dev), t_len)
                 p = len(rows)
                 # a fixed temperature here: the twin loss alone would only sharpen it
-                value = value + twin_weight * twin_loss(
+                value = value + cfg.twin_weight * twin_loss(
                     img_emb[rows.to(dev)], both[:p], both[p:],
                     1.0 / model.clamped_logit_scale().detach().exp())
             opt.zero_grad(set_to_none=True)
             value.backward()
             opt.step()
             clock.step_done()
-            history["step"].append(step)
-            history["loss"].append(float(value.detach()))
-            history["temperature"].append(model.temperature)
-            history["lr"].append(cur_lr)
-            history["seconds"].append(clock.elapsed())
+            history.step(step, float(value.detach()), model.temperature, cur_lr, clock)
             bar.update(1)
-            if evaluate is not None and (step % eval_every == 0 or step == steps or clock.over()):
-                _record_eval(model, history, evaluate, step, clock)
-                bar.set_postfix(loss=f"{history['loss'][-1]:.3f}",
-                                R10=f"{history['val_R@10'][-1]:.2f}")
+            if history.evaluate_due(step, clock):
+                _record_eval(model, history, step, clock)
+                bar.set_postfix(**history.postfix())
     finally:
         bar.close()
-    if evaluate is not None and history["step"] and \
-            (not history["eval_step"] or history["eval_step"][-1] != history["step"][-1]):
-        _record_eval(model, history, evaluate, history["step"][-1], clock)
-    return history
+    if history.final_evaluation_due():
+        _record_eval(model, history, history.data["step"][-1], clock)
+    return history.data
 
 
-def _record_eval(model, history, evaluate, step, clock):
+def _record_eval(model, history, step, clock):
     model.eval()
-    history["eval_step"].append(step)
-    for k, v in evaluate().items():
-        history[k].append(v)
-    history["eval_seconds"].append(clock.elapsed())
+    history.evaluation(step, clock)
     model.train()

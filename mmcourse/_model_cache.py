@@ -1,0 +1,109 @@
+"""Framework-neutral part of the default models: the variants table, their parameters, the cache
+key and the locked train-once cache, shared by ``mmcourse.torch.pretrained`` and
+``mmcourse.keras.pretrained`` (each track adds only its file format and training function).
+
+A default model's file is ``cache_dir()/models/<prefix><dataset>-<variant>-<key>.<ext>``; the key
+hashes the training and dataset parameters, the framework's version and the source of every module
+the model depends on (:func:`source_files`), so any change retrains. Imports neither framework.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ._validation import check_choice
+
+#: training parameters per variant (passed to ``train_dual_encoder``), the same in both tracks
+VARIANTS = {
+    "default": dict(rnn="gru", loss="infonce", hard_negatives=False),
+    # each image's relational caption against its swapped twin (see train_dual_encoder)
+    "word_order": dict(rnn="gru", loss="infonce", scene_twins=128, twin_weight=2.0, steps=2000),
+}
+#: variants that need counterfactual captions, hence a dataset that has them
+COUNTERFACTUAL_VARIANTS = ("word_order",)
+#: variants built on top of another one by a track's own code (not train_dual_encoder):
+#: name → (tracks that have it, the datasets it exists for)
+DERIVED_VARIANTS = {"speech": (("torch",), ("shapes",))}
+#: keyword arguments of ``mmcourse.load_dataset`` per dataset
+DATASETS = {"shapes": {}, "digits": {}}
+#: datasets whose captions have counterfactual twins (checked without loading them)
+COUNTERFACTUAL_DATASETS = ("shapes",)
+KEY_VERSION = "1"
+#: modules of a track that no default image–text model depends on (the audio tower has its own key)
+INDEPENDENT = ("audio*.py",)
+#: framework-neutral modules every default model depends on
+NEUTRAL_SOURCES = ("text.py", "_frameworks.py", "_training.py", "_model_cache.py", "_towers.py",
+                   "_embedding.py", "_validation.py")
+
+
+def check_variant(dataset: str, variant: str, track: str) -> None:
+    """ValueError unless ``variant`` of ``dataset`` exists in ``track`` ("torch" / "keras")."""
+    check_choice(dataset, "dataset", tuple(DATASETS))
+    derived = {v: d for v, (tracks, d) in DERIVED_VARIANTS.items() if track in tracks}
+    check_choice(variant, "variant", tuple(VARIANTS) + tuple(derived))
+    allowed = derived.get(variant) or (COUNTERFACTUAL_DATASETS if variant in COUNTERFACTUAL_VARIANTS
+                                       else tuple(DATASETS))
+    if dataset not in allowed:
+        raise ValueError(f"variant: expected 'default' for the {dataset!r} dataset (the {variant!r} "
+                         f"variant exists for {list(allowed)} only), got {variant!r}")
+
+
+def default_model_params(dataset: str = "shapes", variant: str = "default", dataset_kwargs=None,
+                         track: str = "torch", **overrides) -> dict:
+    """The full parameter set of a default model: ``{"dataset": ..., "train": ...}``."""
+    check_variant(dataset, variant, track)
+    if variant not in VARIANTS:
+        raise ValueError(f"variant: expected one of {sorted(VARIANTS)} for a trained dual encoder, "
+                         f"got {variant!r} (built by its own loader)")
+    if dataset_kwargs is not None and not isinstance(dataset_kwargs, dict):
+        raise ValueError(f"dataset_kwargs: expected a dict or None, got {type(dataset_kwargs).__name__}")
+    train = dict(seed=0, **VARIANTS[variant])
+    train.update(overrides)
+    data = dict(DATASETS[dataset])
+    data.update(dataset_kwargs or {})
+    return {"dataset": dict(name=dataset, kwargs=data), "train": train}
+
+
+def source_files(track: str) -> list[Path]:
+    """The source files a track's default model depends on: ``mmcourse/<track>/*.py`` (but the
+    ``INDEPENDENT`` ones), ``mmcourse/data/*.py`` and the ``NEUTRAL_SOURCES``, in a fixed order."""
+    from fnmatch import fnmatch
+
+    check_choice(track, "track", ("torch", "keras"))
+    pkg = Path(__file__).resolve().parent
+    own = [p for p in sorted((pkg / track).glob("*.py"))
+           if not any(fnmatch(p.name, pattern) for pattern in INDEPENDENT)]
+    files = own + sorted((pkg / "data").glob("*.py"))
+    return files + [pkg / name for name in NEUTRAL_SOURCES if (pkg / name).is_file()]
+
+
+def model_path(params: dict, env: dict, track: str, dataset: str, variant: str, ext: str,
+               prefix: str = "", cache_dir=None) -> Path:
+    """Where a default model with ``params`` (and framework ``env``) lives; it may not exist yet."""
+    from .data.cache import cache_dir as default_cache_dir, cache_key
+
+    key = cache_key(dict(params, env=env), KEY_VERSION, source_files(track))
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return root / "models" / f"{prefix}{dataset}-{variant}-{key}{ext}"
+
+
+def cached(path: Path, memory: dict, load, build):
+    """The model at ``path``: from ``memory``, else from disk with ``load(path)``, else
+    ``build(path)`` (train and save). A file lock makes concurrent callers build only once; a
+    file ``load`` refuses with ValueError is rebuilt and overwritten."""
+    import filelock
+
+    if str(path) in memory:
+        return memory[str(path)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(os.fspath(path) + ".lock"):
+        model = None
+        if path.is_file():
+            try:
+                model = load(path)
+            except ValueError:  # unreadable file: retrain and overwrite
+                model = None
+        if model is None:
+            model = build(path)
+    memory[str(path)] = model
+    return model
