@@ -6,10 +6,11 @@ STAMP   = $(VENV)/.installed
 PORT   ?= 8888
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: lab test test-fast bench course release release-check install clean-cache help
+.PHONY: lab lab-instructor test test-fast bench course release release-check install clean-cache help
 
 help:
-	@echo "make lab         set up (first time) and open JupyterLab on the course"
+	@echo "make lab         set up (first time) and open JupyterLab on notebooks/ (the student view)"
+	@echo "make lab-instructor  JupyterLab on the whole repository (solutions/, hidden tests, package)"
 	@echo "make test        set up (first time) and run every test"
 	@echo "make test-fast   tests without the slow notebook/training/browser ones"
 	@echo "make bench       print the performance figures (search, hashing, training, grading)"
@@ -26,11 +27,22 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks --port=$(PORT) \
-		$(if $(filter 0,$(shell id -u)),--allow-root,)
+# Project JupyterLab settings (.jupyter/lab/settings/overrides.json: no news pop-up, no update check).
+LAB_FLAGS = --LabApp.app_settings_dir=$(abspath .jupyter/lab/settings) --port=$(PORT) \
+	$(if $(filter 0,$(shell id -u)),--allow-root,)
 
+# Students: the server's root is notebooks/, so solutions/ (answers, hidden tests) is not one click away.
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(abspath notebooks) $(LAB_FLAGS)
+
+# Instructors: the whole repository, opening on solutions/.
+lab-instructor: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(abspath .) --LabApp.default_url=/lab/tree/solutions $(LAB_FLAGS)
+
+# pytest -ra ends with every skip and its reason; the browser test needs the system's Chromium.
 test: $(STAMP)
+	@[ -x /usr/bin/chromium ] || echo "make test: chromium not found: apt install chromium" \
+		"(the browser test is skipped; .ci/run installs it)"
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

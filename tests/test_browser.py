@@ -17,7 +17,7 @@ from browser_helpers import (DECODED_JS, MARKS_JS, VISIBLE_RESULTS_JS, explorer_
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
 if not Path("/usr/bin/chromium").exists():  # pragma: no cover - CI installs it (.ci/run)
-    pytest.skip("Chromium is not installed at /usr/bin/chromium", allow_module_level=True)
+    pytest.skip("chromium not found: apt install chromium (.ci/run installs it)", allow_module_level=True)
 
 N_IMAGES = 96
 LOAD_MS = 90_000

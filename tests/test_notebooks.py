@@ -1,15 +1,23 @@
-"""Every course notebook: the solution earns full marks, the student version 0 without grader error.
+"""Every course notebook: the solution earns full marks, its prose states only figures it printed,
+and the student version scores 0 without grader error.
 
 Parametrized over whatever ``solutions/*.ipynb`` exist when the suite runs. Each notebook's tests
-share an xdist group, so ``pytest -n 2 --dist loadgroup`` splits notebooks across the workers.
+share an xdist group, so ``pytest -n 2 --dist loadgroup`` splits notebooks across the workers, and
+a solution notebook is executed once per run: the full-marks test and the prose-numbers test
+(``tests/test_prose_numbers.py``) read the same execution.
 """
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from mmcourse.grading.cells import read_notebook
 from mmcourse.grading.grade import grade_one
+from mmcourse.grading.kernel import run_notebook
 from mmcourse.grading.release import release
-from mmcourse.grading.runner import run_one, tracks_needed, warm_up
+from mmcourse.grading.runner import RunRow, tracks_needed, warm_up
+from mmcourse.grading.scoring import FAILED, PASSED, score_notebook, totals
+from test_prose_numbers import ALLOW, prose_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
@@ -29,6 +37,31 @@ def warm_models():
         assert row is None or not row.failures, f"{row.name}: {row.failures}"
 
 
+_EXECUTED: dict = {}
+
+
+def execute(path: Path):
+    """Run the solution notebook ``path`` once (in a temp dir) and keep its executed copy."""
+    if path not in _EXECUTED:
+        with tempfile.TemporaryDirectory(prefix="mmcourse-run-") as tmp:
+            _EXECUTED[path] = run_notebook(read_notebook(path), tmp, cell_timeout=CELL_TIMEOUT,
+                                           notebook_timeout=NOTEBOOK_TIMEOUT)
+    return _EXECUTED[path]
+
+
+def score(path: Path, result) -> RunRow:
+    """The ``mmcourse run`` row of an execution (as ``mmcourse.grading.runner.run_one`` scores it)."""
+    tests = [s for s in score_notebook(result.nb, result.outcomes) if s.outcome in (PASSED, FAILED)]
+    got, best = totals(tests)
+    failures = [f"{s.grade_id}: {s.message}" for s in tests if s.outcome == FAILED]
+    graded = {id(c) for c in result.nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")}
+    failures += [f"cell {i} (not a test cell): {o.summary()}"
+                 for i, (c, o) in enumerate(zip(result.nb.cells, result.outcomes))
+                 if o is not None and not o.ok and id(c) not in graded]
+    passed = sum(s.outcome == PASSED for s in tests)
+    return RunRow(path.stem, result.seconds, passed, len(tests), got, best, failures)
+
+
 def _params():
     return [pytest.param(p, id=p.stem, marks=[pytest.mark.slow, pytest.mark.xdist_group(f"nb-{p.stem}")])
             for p in SOLUTIONS]
@@ -41,11 +74,28 @@ def test_release_check_passes_on_the_repository():
     assert report.ok, "run `mmcourse release`:\n" + "\n".join(report.problems)
 
 
+def test_student_notebooks_never_name_the_reference_answers():
+    """The package's ``*_reference`` twins are the answers: a student notebook never imports them."""
+    students = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    if not students:
+        pytest.skip("no student notebooks yet")
+    named = [p.name for p in students if "_reference" in p.read_text(encoding="utf-8")]
+    assert not named, f"student notebooks naming a *_reference answer: {named}"
+
+
 @pytest.mark.parametrize("path", _params())
 def test_solution_scores_full_marks(path, warm_models):
-    row = run_one(path, cell_timeout=CELL_TIMEOUT, notebook_timeout=NOTEBOOK_TIMEOUT)
+    row = score(path, execute(path))
     assert row.total > 0, f"{path.name} has no autograded test cells"
     assert row.ok, f"{path.name}: {row.passed}/{row.total} test cells passed\n" + "\n".join(row.failures)
+
+
+@pytest.mark.parametrize("path", _params())
+def test_solution_prose_states_only_printed_figures(path, warm_models):
+    problems = prose_problems(execute(path).nb, ALLOW.get(path.stem, ()))
+    assert not problems, (f"{path.name}: print these figures in a cell above, rephrase them, or (for a "
+                          "definition) add them to ALLOW in tests/test_prose_numbers.py:\n"
+                          + "\n".join(problems))
 
 
 @pytest.mark.parametrize("path", _params())

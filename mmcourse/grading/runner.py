@@ -19,10 +19,12 @@ from .cells import read_notebook
 from .kernel import run_notebook
 from .scoring import FAILED, PASSED, score_notebook, totals
 
-# Both cached variants the notebooks load: the default model and the word-order one.
-WARMUPS = {track: (f"import mmcourse.{track} as m; m.load_default_model(progress=False); "
-                   "m.load_default_model(variant='word_order', progress=False)")
-           for track in ("torch", "keras")}
+# The cached variants the notebooks load: the default model and the word-order one in both
+# tracks, and the speech model (PyTorch only; notebook 07).
+_VARIANTS = {"torch": ("default", "word_order", "speech"), "keras": ("default", "word_order")}
+WARMUPS = {track: f"import mmcourse.{track} as m; " + "; ".join(
+               f"m.load_default_model(variant={v!r}, progress=False)" for v in variants)
+           for track, variants in _VARIANTS.items()}
 
 
 @dataclass
