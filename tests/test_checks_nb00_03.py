@@ -248,3 +248,115 @@ def test_receptive_field_reference_matches_a_gradient_probe():
         h[0, 0, h.shape[2] // 2, h.shape[3] // 2].backward()
         cols = np.flatnonzero(x.grad[0, 0].abs().sum(0).numpy())
         assert receptive_field_reference(layers) == cols[-1] - cols[0] + 1
+
+
+# ------------------------------------------------------------------ 03: the joint space (heads, loop)
+def _joint_heads_class(normalise_dim=-1, normalise=True):
+    """A learner's ``JointHeads`` (correct with the defaults; a classic mistake otherwise)."""
+    from torch import nn
+    from torch.nn import functional as F
+
+    class JointHeads(nn.Module):
+        def __init__(self, image_dim, text_dim, joint_dim=64):
+            super().__init__()
+            self.image_proj = nn.Linear(image_dim, joint_dim)
+            self.text_proj = nn.Linear(text_dim, joint_dim)
+
+        def forward(self, image_features, text_features):
+            img, txt = self.image_proj(image_features), self.text_proj(text_features)
+            if not normalise:
+                return img, txt
+            return (img / img.norm(dim=normalise_dim, keepdim=True),
+                    txt / txt.norm(dim=normalise_dim, keepdim=True))
+
+    return JointHeads
+
+
+def _train_loop(pairing="same", seeded=True, step=True):
+    """A learner's ``train_joint_space`` (correct with the defaults; a classic mistake otherwise)."""
+    def train_joint_space(heads, image_features, text_features, steps=300, batch_size=256,
+                          lr=1e-2, temperature=0.05, seed=0):
+        import torch
+
+        from mmcourse.torch import info_nce_loss
+
+        img = torch.as_tensor(image_features, dtype=torch.float32)
+        txt = torch.as_tensor(text_features, dtype=torch.float32)
+        gen = torch.Generator().manual_seed(seed) if seeded else None
+        opt = torch.optim.Adam(heads.parameters(), lr=lr)
+        losses = []
+        for _ in range(steps):
+            idx = torch.randperm(len(img), generator=gen)[:batch_size]
+            other = idx if pairing == "same" else torch.randperm(len(img), generator=gen)[:batch_size]
+            a, b = heads(img[idx], txt[other])
+            loss = info_nce_loss(a, b, temperature)
+            opt.zero_grad()
+            loss.backward()
+            if step:
+                opt.step()
+            losses.append(loss.item())
+        return losses
+
+    return train_joint_space
+
+
+def test_joint_heads_correct_passes_and_mistakes_fail(capsys):
+    pytest.importorskip("torch")
+    assert check("nb03-joint-heads", _joint_heads_class()) is True
+    assert "✓" in capsys.readouterr().out
+    for wrong in (_joint_heads_class(normalise=False), _joint_heads_class(normalise_dim=0)):
+        assert check("nb03-joint-heads", wrong) is False
+        out = capsys.readouterr().out
+        assert out.startswith("✗") and "row norms" in out and "Hint:" in out, out
+    assert check("nb03-joint-heads", _stub) is False
+    assert "not implemented yet" in capsys.readouterr().out
+
+
+def test_joint_heads_delegating_to_the_reference_scores_0(capsys):
+    pytest.importorskip("torch")
+    from mmcourse.grading.checks import nb03
+
+    def JointHeads(image_dim, text_dim, joint_dim=64):
+        return nb03.joint_heads_reference(image_dim, text_dim, joint_dim)
+
+    assert check("nb03-joint-heads", JointHeads) is False
+    assert "joint_heads_reference" in capsys.readouterr().out
+
+
+def test_train_joint_correct_passes(capsys):
+    pytest.importorskip("torch")
+    assert check("nb03-train-joint", _train_loop()) is True
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (dict(pairing="shuffled"), "pair row i"),              # image i no longer meets its own caption
+    (dict(seeded=False), "same seed"),                     # batches from the global random state
+    (dict(step=False), "changed weights"),                 # backward without optimizer.step()
+], ids=["two-index-arrays", "unseeded", "no-step"])
+def test_train_joint_classic_mistakes_fail_with_hint(wrong, words, capsys):
+    pytest.importorskip("torch")
+    assert check("nb03-train-joint", _train_loop(**wrong)) is False
+    out = capsys.readouterr().out
+    assert out.startswith("✗") and words in out and "Hint:" in out, out
+
+
+def test_train_joint_stub_fails(capsys):
+    pytest.importorskip("torch")
+    assert check("nb03-train-joint", _stub) is False
+    assert "not implemented yet" in capsys.readouterr().out
+
+
+def test_train_joint_floor_has_a_clear_margin():
+    """The reference loop clears the synthetic floor by a wide margin; untrained heads do not."""
+    pytest.importorskip("torch")
+    from mmcourse.grading.checks.nb03 import (JOINT_HIT_FLOOR, _synthetic_pairs, joint_heads_reference,
+                                              joint_retrieval)
+
+    img, txt = _synthetic_pairs(0, 2048)
+    test_img, test_txt = _synthetic_pairs(1, 400)
+    heads = joint_heads_reference(32, 24, 16, seed=0)
+    hit0, _ = joint_retrieval(heads, test_img, test_txt, np.eye(400))
+    _train_loop()(heads, img, txt, steps=120, batch_size=64, lr=2e-2, temperature=0.1, seed=0)
+    hit, _ = joint_retrieval(heads, test_img, test_txt, np.eye(400))
+    assert hit0 < JOINT_HIT_FLOOR / 5 and hit > JOINT_HIT_FLOOR + 0.3, (hit0, hit)
