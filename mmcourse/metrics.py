@@ -328,48 +328,90 @@ def _boot_params(n_boot, confidence, seed) -> tuple[int, float, np.random.Genera
     return n_boot, float(confidence), np.random.default_rng(seed)
 
 
-def _boot_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """Means of n_boot resamples (with replacement), drawn in blocks to bound memory."""
-    n = len(values)
+def _groups(groups, n: int, name: str = "groups"):
+    """Cluster ids (n,) -> (inverse (n,) int64 in [0, G), G), or None; at least 2 clusters."""
+    if groups is None:
+        return None
+    g = np.asarray(groups)
+    if g.ndim != 1 or len(g) != n:
+        raise ValueError(f"{name}: expected one cluster id per value, shape ({n},), got "
+                         f"{describe(groups)}")
+    _, inverse = np.unique(g, return_inverse=True)
+    inverse = inverse.reshape(-1).astype(np.int64)
+    n_groups = int(inverse.max()) + 1 if n else 0
+    if n_groups < 2:
+        raise ValueError(f"{name}: expected at least 2 distinct clusters to resample, got {n_groups}")
+    return inverse, n_groups
+
+
+def _boot_means(values: np.ndarray, n_boot: int, rng: np.random.Generator,
+                groups=None) -> np.ndarray:
+    """Means of n_boot resamples (with replacement), drawn in blocks to bound memory.
+
+    With ``groups`` (``_groups``'s (inverse, G)), whole clusters are resampled: G cluster draws
+    per resample, and the resample's mean is the mean of all the values of the drawn clusters
+    (the metric recomputed on a resampled test set, so big clusters weigh more)."""
+    if groups is None:
+        n = len(values)
+        out = np.empty(n_boot)
+        block = max(1, (1 << 22) // n)
+        for s in range(0, n_boot, block):
+            b = min(block, n_boot - s)
+            out[s:s + b] = values[rng.integers(0, n, size=(b, n))].mean(axis=1)
+        return out
+    inverse, n_groups = groups
+    sums = np.bincount(inverse, weights=values, minlength=n_groups)
+    counts = np.bincount(inverse, minlength=n_groups).astype(np.float64)
     out = np.empty(n_boot)
-    block = max(1, (1 << 22) // n)
+    block = max(1, (1 << 22) // n_groups)
     for s in range(0, n_boot, block):
         b = min(block, n_boot - s)
-        out[s:s + b] = values[rng.integers(0, n, size=(b, n))].mean(axis=1)
+        draw = rng.integers(0, n_groups, size=(b, n_groups))
+        out[s:s + b] = sums[draw].sum(axis=1) / counts[draw].sum(axis=1)
     return out
 
 
 def bootstrap_ci(per_query_values, n_boot: int = 1000, confidence: float = 0.95,
-                 seed: int = 0) -> tuple[float, float, float]:
+                 seed: int = 0, groups=None) -> tuple[float, float, float]:
     """Percentile-bootstrap confidence interval of a mean: ``(mean, low, high)``.
 
     ``per_query_values`` (n,) are e.g. ``average_precision(..., per_query=True)``: queries
     are resampled with replacement ``n_boot`` times (seeded), and the interval is the central
     ``confidence`` mass of the resampled means.
+
+    ``groups`` (n,) (any hashable ids, e.g. ``dataset.caption_image``) makes it a *cluster*
+    bootstrap: queries that share an id (the five captions of one image) are correlated, so
+    whole clusters are resampled together, and each resample's mean is over all values of the
+    drawn clusters. Resampling correlated queries one by one gives intervals that are too
+    narrow.
     """
     values = _values(per_query_values, "per_query_values")
+    clusters = _groups(groups, len(values))
     n_boot, confidence, rng = _boot_params(n_boot, confidence, seed)
-    means = _boot_means(values, n_boot, rng)
+    means = _boot_means(values, n_boot, rng, clusters)
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [alpha, 1.0 - alpha])
     return float(values.mean()), float(low), float(high)
 
 
-def paired_bootstrap(a, b, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> dict:
+def paired_bootstrap(a, b, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0,
+                     groups=None) -> dict:
     """Compare two systems on the same queries: is mean(a) - mean(b) different from 0?
 
     ``a`` and ``b`` are per-query values (n,) of two systems, row i being the same query.
     Queries are resampled jointly (the pairing removes query difficulty from the noise).
     Returns ``{"diff", "low", "high", "p_value"}``: the observed mean difference, its
     percentile interval, and a two-sided bootstrap p-value (twice the smaller tail mass of
-    the resampled differences at 0, with +1 smoothing).
+    the resampled differences at 0, with +1 smoothing). ``groups`` (n,): resample clusters
+    of queries together, as in :func:`bootstrap_ci`.
     """
     a = _values(a, "a")
     b = _values(b, "b")
     if a.shape != b.shape:
         raise ValueError(f"b: expected the same number of queries as a ({len(a)}), got {len(b)}")
+    clusters = _groups(groups, len(a))
     n_boot, confidence, rng = _boot_params(n_boot, confidence, seed)
-    diffs = _boot_means(a - b, n_boot, rng)
+    diffs = _boot_means(a - b, n_boot, rng, clusters)
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(diffs, [alpha, 1.0 - alpha])
     tail = min((diffs <= 0).sum(), (diffs >= 0).sum())

@@ -47,9 +47,39 @@ WRONG = {
         np.where(np.argsort(np.argsort(-np.asarray(s), 1), 1) < 3, s, -1e9), r),
     "nb06-ndcg": lambda s, r, k: _r["nb06-ndcg"](s, (np.asarray(r) > 0).astype(float), k),
     "nb06-reciprocal-rank": lambda s, r: _r["nb06-recall-at-k"](s, r, 1),             # P@1-ish
-    "nb06-bootstrap": lambda v, n_boot=1000, confidence=0.95, seed=0: (
+    "nb06-bootstrap": lambda v, groups=None, n_boot=1000, confidence=0.95, seed=0: (
         float(np.mean(v)), float(np.mean(v)), float(np.mean(v))),
 }
+
+
+def _cluster_means_unweighted(v, groups=None, n_boot=1000, confidence=0.95, seed=0):
+    """Resamples clusters but averages the drawn clusters' MEANS (ignores cluster sizes)."""
+    v = np.asarray(v, dtype=np.float64)
+    if groups is None:
+        return _r["nb06-bootstrap"](v, n_boot=n_boot, confidence=confidence, seed=seed)
+    _, g = np.unique(np.asarray(groups), return_inverse=True)
+    cluster_means = np.bincount(g.ravel(), weights=v) / np.bincount(g.ravel())
+    _, low, high = _r["nb06-bootstrap"](cluster_means, n_boot=n_boot, confidence=confidence, seed=seed)
+    return float(v.mean()), low, high
+
+
+BOOTSTRAP_MISTAKES = {
+    # the pre-cluster answer: groups accepted but ignored, captions resampled one by one
+    "ignores groups": lambda v, groups=None, n_boot=1000, confidence=0.95, seed=0:
+        _r["nb06-bootstrap"](v, n_boot=n_boot, confidence=confidence, seed=seed),
+    "averages cluster means": _cluster_means_unweighted,
+    # treats consecutive runs of ids as clusters (breaks when a group's members are not adjacent)
+    "assumes contiguous groups": lambda v, groups=None, n_boot=1000, confidence=0.95, seed=0:
+        _r["nb06-bootstrap"](v, groups=None if groups is None else np.cumsum(np.r_[0, np.asarray(
+            groups)[1:] != np.asarray(groups)[:-1]]), n_boot=n_boot, confidence=confidence, seed=seed),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(BOOTSTRAP_MISTAKES))
+def test_bootstrap_cluster_mistakes_fail_with_a_hint(mistake, capsys):
+    assert mmcourse.check("nb06-bootstrap", BOOTSTRAP_MISTAKES[mistake]) is False
+    out = capsys.readouterr().out
+    assert out.startswith("✗ nb06-bootstrap: on ") and "expected" in out and "group" in out
 
 
 @pytest.mark.parametrize("grade_id", sorted(RIGHT))

@@ -159,6 +159,9 @@ def test_evaluate_retrieval_keys_and_consistency():
     (lambda: M.bootstrap_ci([1.0, 2.0], confidence=1.5), "confidence"),
     (lambda: M.bootstrap_ci([1.0, np.nan]), "per_query_values"),
     (lambda: M.paired_bootstrap([1.0, 2.0], [1.0, 2.0, 3.0]), "b: expected the same number"),
+    (lambda: M.bootstrap_ci([1.0, 2.0, 3.0], groups=[0, 1]), "groups: expected one cluster id"),
+    (lambda: M.bootstrap_ci([1.0, 2.0, 3.0], groups=[4, 4, 4]), "groups: expected at least 2"),
+    (lambda: M.paired_bootstrap([1.0, 2.0], [1.0, 2.0], groups=[[0, 1]]), "groups"),
 ])
 def test_bad_input_names_argument(call, arg):
     with pytest.raises(ValueError, match=arg):
@@ -242,3 +245,47 @@ def test_paired_bootstrap_detects_a_real_difference_and_not_a_null_one():
     better = M.paired_bootstrap(base + 0.05 + 0.01 * rng.standard_normal(300), base)
     assert better["low"] > 0 and better["p_value"] < 0.01
     assert better["diff"] == pytest.approx(0.05, abs=0.01)
+
+
+def test_bootstrap_ci_with_groups_resamples_whole_clusters():
+    """Five identical values per cluster: the cluster bootstrap equals the bootstrap of the 120
+    cluster values (about sqrt(5) wider than resampling the 600 values one by one)."""
+    rng = np.random.default_rng(7)
+    per_cluster = rng.random(120)
+    values, groups = np.repeat(per_cluster, 5), np.repeat(np.arange(120), 5)
+    mean, low, high = M.bootstrap_ci(values, n_boot=4000, seed=2, groups=groups)
+    assert mean == pytest.approx(values.mean())
+    _, rlow, rhigh = M.bootstrap_ci(per_cluster, n_boot=4000, seed=3)
+    assert low == pytest.approx(rlow, abs=0.01) and high == pytest.approx(rhigh, abs=0.01)
+    _, nlow, nhigh = M.bootstrap_ci(values, n_boot=4000, seed=2)
+    assert (high - low) / (nhigh - nlow) == pytest.approx(np.sqrt(5), rel=0.15)
+    # ids may be strings, in any order; the result only depends on the partition
+    order = rng.permutation(len(values))
+    names = np.array([f"image-{g}" for g in groups])
+    shuffled = M.bootstrap_ci(values[order], n_boot=4000, seed=2, groups=names[order])
+    assert shuffled[1] == pytest.approx(low, abs=0.01) and shuffled[2] == pytest.approx(high, abs=0.01)
+    assert M.bootstrap_ci(values, n_boot=4000, seed=2, groups=groups) == (mean, low, high)
+
+
+def test_bootstrap_ci_groups_weights_clusters_by_size_and_singletons_change_nothing():
+    # clusters [1, 1, 1] and [0]: drawing one of each gives (1 + 1 + 1 + 0) / 4 = 0.75
+    mean, low, high = M.bootstrap_ci([1.0, 1.0, 1.0, 0.0], n_boot=4000, confidence=0.4, seed=0,
+                                     groups=[0, 0, 0, 1])
+    assert (mean, low, high) == (0.75, 0.75, 0.75)
+    values = np.random.default_rng(8).random(300)
+    plain = M.bootstrap_ci(values, n_boot=2000, seed=4)
+    single = M.bootstrap_ci(values, n_boot=2000, seed=4, groups=np.arange(300))
+    assert single[0] == plain[0]
+    assert single[1] == pytest.approx(plain[1], abs=0.006) and single[2] == pytest.approx(plain[2], abs=0.006)
+
+
+def test_paired_bootstrap_with_groups_is_wider_for_clustered_differences():
+    rng = np.random.default_rng(9)
+    base = rng.random(600)
+    shift = np.repeat(0.02 + 0.1 * rng.standard_normal(120), 5)   # the difference is per cluster
+    groups = np.repeat(np.arange(120), 5)
+    flat = M.paired_bootstrap(base + shift, base, n_boot=2000, seed=0)
+    clustered = M.paired_bootstrap(base + shift, base, n_boot=2000, seed=0, groups=groups)
+    assert clustered["diff"] == flat["diff"]
+    assert (clustered["high"] - clustered["low"]) > 1.8 * (flat["high"] - flat["low"])
+    assert clustered["p_value"] > flat["p_value"]

@@ -45,9 +45,16 @@ class RunRow:
 
 
 def tracks_needed(paths) -> list[str]:
-    """Framework tracks whose default model the notebooks use: Keras for ``NNk_*``, else torch."""
+    """Framework tracks whose default model the notebooks use: Keras for ``NNk_*``; for the others
+    the framework ``$MMCOURSE_FRAMEWORK`` picks (``mmcourse.tracks``; torch when unset)."""
+    import os
+
+    neutral = os.environ.get("MMCOURSE_FRAMEWORK", "torch").strip().lower() or "torch"
     keras = [bool(re.match(r"\d+k_", Path(p).name)) for p in paths]
-    return [t for t, needed in (("torch", not all(keras)), ("keras", any(keras))) if needed]
+    needed = {"keras"} if any(keras) else set()
+    if not all(keras):
+        needed.add(neutral if neutral in WARMUPS else "torch")
+    return [t for t in ("torch", "keras") if t in needed]
 
 
 def warm_up(track: str, timeout: float = 1200) -> RunRow | None:

@@ -1,4 +1,5 @@
-"""Checkers for notebook 06 (evaluation): Recall@K, AP, NDCG@K, reciprocal rank, bootstrap CI.
+"""Checkers for notebook 06 (evaluation): Recall@K, AP, NDCG@K, reciprocal rank, and a bootstrap CI
+that resamples clusters (an image with its captions) when ``groups`` is given.
 
 The learner's metrics return one value per query (shape (n_queries,)); ties are broken by item
 index (stable sort on descending score), as everywhere in the package. References:
@@ -155,22 +156,24 @@ def check_reciprocal_rank(fn):
 
 
 @register("nb06-bootstrap", twins=("mmcourse.metrics:bootstrap_ci", "mmcourse.metrics:paired_bootstrap",),
-          why="A metric averaged over a few hundred queries has sampling noise; "
-                               "resampling queries shows how much.")
+          why="A metric averaged over a few hundred queries has sampling noise; resampling "
+              "queries shows how much. Correlated queries (the five captions of one image) "
+              "must be resampled together, or the interval comes out too narrow.")
 def check_bootstrap(fn):
     from mmcourse.metrics import bootstrap_ci
 
     rng = np.random.default_rng(14)
     values = (rng.random(400) < 0.6).astype(np.float64)
 
-    def interval(vals, case, **kw):
+    def interval(vals, case, hint="", **kw):
         out = fn(np.asarray(vals, dtype=np.float64), **kw)
         if not isinstance(out, tuple) or len(out) != 3:
             fail(case, "a tuple (mean, low, high)", type(out).__name__)
         mean, lo, hi = (float(v) for v in out)
-        expect_close(mean, float(np.mean(vals)), case, "the first entry is the plain mean")
+        expect_close(mean, float(np.mean(vals)), case, "the first entry is the plain mean of "
+                     "all values (whatever the groups)")
         if not lo <= mean <= hi:
-            fail(case, f"low <= mean <= high", (lo, mean, hi))
+            fail(case, "low <= mean <= high", (lo, mean, hi), hint)
         return lo, hi
 
     case = "400 Bernoulli(0.6) values, 95%"
@@ -196,3 +199,42 @@ def check_bootstrap(fn):
     if first != interval(values, "seed=3", n_boot=500, confidence=0.95, seed=3):
         fail("two calls with seed=3", "identical intervals", "different intervals",
              "use np.random.default_rng(seed)")
+
+    # clustered values: 120 "images" with 5 identical "captions" each (perfectly correlated)
+    per_image = (rng.random(120) < 0.6).astype(np.float64)
+    clustered, image_of = np.repeat(per_image, 5), np.repeat(np.arange(120), 5)
+    case = "120 clusters of 5 identical values, groups given, 95%"
+    glo, ghi = interval(clustered, case, groups=image_of, n_boot=2000, confidence=0.95, seed=0)
+    gse = per_image.std() / np.sqrt(len(per_image))
+    expect_close([glo, ghi], [per_image.mean() - 1.96 * gse, per_image.mean() + 1.96 * gse],
+                 case + " (normal approximation over the 120 clusters)",
+                 "with groups, draw len(unique groups) cluster ids with replacement and average "
+                 "ALL the values of the drawn clusters: the 600 values carry only 120 clusters' "
+                 "worth of information", atol=0.03)
+    nlo, nhi = interval(clustered, "the same 600 values without groups", n_boot=2000,
+                        confidence=0.95, seed=0)
+    if not (ghi - glo) > 1.6 * (nhi - nlo):
+        fail("the same values with and without groups",
+             "an interval about sqrt(5) = 2.2x wider with groups", (glo, ghi),
+             f"without groups you returned ({nlo:.3f}, {nhi:.3f}); resample whole groups, not "
+             "single values, when groups is given")
+    order = rng.permutation(len(clustered))
+    labels = np.array([f"img{g:03d}" for g in image_of])[order]
+    case = "the same clusters shuffled, with string ids"
+    slo, shi = interval(clustered[order], case, groups=labels, n_boot=2000, confidence=0.95,
+                        seed=0)
+    _, rlo, rhi = bootstrap_ci(clustered[order], n_boot=2000, confidence=0.95, seed=0,
+                               groups=labels)
+    expect_close([slo, shi], [rlo, rhi], case + " (mmcourse.metrics.bootstrap_ci)",
+                 "a group's members need not be next to each other, and ids need not be "
+                 "integers: map them with np.unique(groups, return_inverse=True)", atol=0.03)
+    case = "2 clusters of unequal size ([1, 1, 1] and [0]), 40%"
+    hint = ("a resample drawing one group of each has mean (1 + 1 + 1 + 0) / 4 = 0.75: average "
+            "all the drawn values, not the drawn groups' means")
+    expect_close(interval([1.0, 1.0, 1.0, 0.0], case, hint, groups=[0, 0, 0, 1], n_boot=4000,
+                          confidence=0.40, seed=0), [0.75, 0.75], case, hint, atol=1e-9)
+    case = "400 values, each its own group"
+    ilo, ihi = interval(values, case, groups=np.arange(400), n_boot=2000, confidence=0.95, seed=0)
+    expect_close([ilo, ihi], list(bootstrap_ci(values, n_boot=2000, confidence=0.95, seed=0)[1:]),
+                 case + " (the same as no groups)", "singleton groups are plain resampling",
+                 atol=0.015)
