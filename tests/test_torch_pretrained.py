@@ -9,6 +9,7 @@ from mmcourse.text import Vocabulary  # noqa: E402
 from mmcourse.torch import (DualEncoder, default_model_path, embed_images, get_device,  # noqa: E402
                             load_default_model, load_model, load_resnet18, resnet18_weights_path,
                             save_model)
+from mmcourse import _model_cache  # noqa: E402
 from mmcourse.torch import pretrained  # noqa: E402
 
 TINY = dict(dataset_kwargs=dict(n_train=120, n_val=20, n_test=20, progress=False),
@@ -56,7 +57,7 @@ def test_default_model_is_cached_and_invalidated(tmp_path, monkeypatch):
     assert len(calls) == 3 and calls[-1]["scene_twins"] > 0
     extra = tmp_path / "fake_source.py"
     extra.write_text("x = 1\n")
-    monkeypatch.setattr(pretrained, "_sources", lambda: [extra])
+    monkeypatch.setattr(_model_cache, "source_files", lambda track: [extra])
     p1 = default_model_path("shapes", cache_dir=tmp_path, steps=3)
     extra.write_text("x = 2\n")
     assert default_model_path("shapes", cache_dir=tmp_path, steps=3) != p1
