@@ -15,8 +15,7 @@ from mmcourse.grading.cells import read_notebook
 from mmcourse.grading.grade import grade_one
 from mmcourse.grading.kernel import run_notebook
 from mmcourse.grading.release import release
-from mmcourse.grading.runner import RunRow, tracks_needed, warm_up
-from mmcourse.grading.scoring import FAILED, PASSED, score_notebook, totals
+from mmcourse.grading.runner import RunRow, score_run, tracks_needed, warm_up
 from test_prose_numbers import ALLOW, prose_problems
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,16 +49,8 @@ def execute(path: Path):
 
 
 def score(path: Path, result) -> RunRow:
-    """The ``mmcourse run`` row of an execution (as ``mmcourse.grading.runner.run_one`` scores it)."""
-    tests = [s for s in score_notebook(result.nb, result.outcomes) if s.outcome in (PASSED, FAILED)]
-    got, best = totals(tests)
-    failures = [f"{s.grade_id}: {s.message}" for s in tests if s.outcome == FAILED]
-    graded = {id(c) for c in result.nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")}
-    failures += [f"cell {i} (not a test cell): {o.summary()}"
-                 for i, (c, o) in enumerate(zip(result.nb.cells, result.outcomes))
-                 if o is not None and not o.ok and id(c) not in graded]
-    passed = sum(s.outcome == PASSED for s in tests)
-    return RunRow(path.stem, result.seconds, passed, len(tests), got, best, failures)
+    """The ``mmcourse run`` row of an execution."""
+    return score_run(path.stem, result)
 
 
 def _params():

@@ -80,6 +80,12 @@ def run_one(path, cell_timeout: float = 300, notebook_timeout: float | None = No
     with tempfile.TemporaryDirectory(prefix="mmcourse-run-") as tmp:
         result = run_notebook(nb, tmp, cell_timeout=cell_timeout,
                               notebook_timeout=notebook_timeout, memory_mb=memory_mb)
+    return score_run(path.stem, result)
+
+
+def score_run(name: str, result) -> RunRow:
+    """The table row of an executed notebook (``run_notebook``'s result): its test cells that
+    passed, their points, and every failure, test cell or not."""
     scores = score_notebook(result.nb, result.outcomes)
     tests = [s for s in scores if s.outcome in (PASSED, FAILED)]
     got, best = totals(tests)
@@ -89,7 +95,7 @@ def run_one(path, cell_timeout: float = 300, notebook_timeout: float | None = No
                  for i, (c, o) in enumerate(zip(result.nb.cells, result.outcomes))
                  if o is not None and not o.ok and id(c) not in test_cells]
     passed = sum(s.outcome == PASSED for s in tests)
-    return RunRow(path.stem, result.seconds, passed, len(tests), got, best, failures)
+    return RunRow(name, result.seconds, passed, len(tests), got, best, failures)
 
 
 def format_table(rows) -> str:
