@@ -462,6 +462,16 @@ _DEFAULT_NAMES = {"items": "item_embeddings", "codes": "codes", "query": "query"
 
 
 # ---------------------------------------------------------------- the one search path
+
+def _given_relevance(relevance, n_items: int, default):
+    """The relevance a search reports: ``default()`` when none was given (None), nothing when
+    ``False``, else the caller's array checked against ``n_items``."""
+    if relevance is None:
+        return default()
+    if relevance is False:
+        return None
+    return _check_relevance(relevance, n_items)
+
 def search(query, query_modality: str = "text", item_modality: str = "image", item_embeddings=None, *,
            encode: Callable | None = None, dataset=None, k: int = 8, metric: str = "cosine",
            codes=None, query_embeddings=None, query_vector=None, query_codes=None,
@@ -547,12 +557,8 @@ def search(query, query_modality: str = "text", item_modality: str = "image", it
                     raise QueryError(f"{Ones} are {vec.shape[0]}-dimensional but {Items} are "
                                      f"{items.shape[1]}-dimensional: not one joint space.")
                 scores = score_items(vec, items, metric)
-            if relevance is None:
-                relevance = index_relevance(dataset, qm, im, q)
-            elif relevance is False:
-                relevance = None
-            else:
-                relevance = _check_relevance(relevance, len(scores))
+            relevance = _given_relevance(relevance, len(scores),
+                                         lambda: index_relevance(dataset, qm, im, q))
         else:
             description = repr(query) if isinstance(query, str) else f"a new {one}"
             value = query
@@ -569,12 +575,8 @@ def search(query, query_modality: str = "text", item_modality: str = "image", it
             else:
                 q_vec = encode_queries(encode, [value], dim=items.shape[1], modality=qm, item_modality=im)
                 scores = score_items(q_vec, items, metric)
-            if relevance is None:
-                relevance = value_relevance(dataset, qm, value, im)
-            elif relevance is False:
-                relevance = None
-            else:
-                relevance = _check_relevance(relevance, len(scores))
+            relevance = _given_relevance(relevance, len(scores),
+                                         lambda: value_relevance(dataset, qm, value, im))
             q = None
         ids, vals, mets = rank(scores, k, relevance, exclude=q if (is_index and exclude_self) else None)
     except QueryError as exc:
