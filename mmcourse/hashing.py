@@ -175,11 +175,18 @@ def itq_step(V, R) -> np.ndarray:
 
 
 def _itq_rotation(V: np.ndarray, n_iter: int, rng: np.random.Generator):
+    """``n_iter`` ITQ steps from a seeded rotation: (R, losses). The same arithmetic as
+    :func:`itq_step` and :func:`quantization_loss`, with one projection ``V R`` per step."""
+    V = np.asarray(V, dtype=np.float64)
     R = _random_rotation(V.shape[1], rng)
-    losses = [quantization_loss(V, R)]
-    for _ in range(n_iter):
-        R = itq_step(V, R)
-        losses.append(quantization_loss(V, R))
+    losses = []
+    for step in range(n_iter + 1):
+        P = V @ R
+        B = np.where(P >= 0, 1.0, -1.0)
+        losses.append(float(((B - P) ** 2).sum() / len(V)))
+        if step < n_iter:
+            U, _, Wt = np.linalg.svd(V.T @ B)
+            R = U @ Wt
     return R, losses
 
 

@@ -95,7 +95,8 @@ def test_classic_mistake_fails_with_a_hint(grade_id, capsys):
 
 
 @pytest.mark.parametrize("grade_id", sorted(RIGHT) + ["nb10-search", "nb10-composed",
-                                                       "nb10-save-load"])
+                                                       "nb10-save-load", "nb10-spoken",
+                                                       "nb10-rerank", "nb10-compact"])
 def test_unfinished_exercise_fails_without_raising(grade_id, capsys):
     assert mmcourse.check(grade_id, _not_done) is False
     assert "not implemented" in capsys.readouterr().out
@@ -155,11 +156,147 @@ def test_engine_mistakes_fail(capsys):
     assert mmcourse.check("nb10-composed", _PixelMeanEngine) is False
 
 
-def test_quality_milestone_checks_the_floor():
-    from mmcourse.grading.checks.nb10 import R10_FLOOR
+def test_quality_milestone_checks_the_design_and_its_recall(capsys):
+    from mmcourse.grading.checks.nb10 import MEMORY_BUDGET, evaluate_design
 
-    good = {"R@1": 0.5, "R@5": 0.8, "R@10": max(R10_FLOOR, 0.9), "mAP": 0.6}
-    assert mmcourse.check("nb10-quality", good)
-    assert not mmcourse.check("nb10-quality", dict(good, **{"R@10": R10_FLOOR - 0.05}))
-    assert not mmcourse.check("nb10-quality", {"R@10": 0.99})
-    assert not mmcourse.check("nb10-quality", [0.9])
+    assert mmcourse.check("nb10-quality", {"method": "cmh", "bits": 8 * MEMORY_BUDGET, "shortlist": 50})
+    for bad, word in [({"method": "cmh", "bits": 16 * MEMORY_BUDGET, "shortlist": 50}, "budget"),
+                      ({"method": "pq", "bits": 64, "shortlist": 50}, "method"),
+                      ({"method": "lsh", "bits": 60, "shortlist": 50}, "multiple of 8"),
+                      ({"method": "lsh", "bits": 64}, "shortlist"), ([64], "dict")]:
+        assert mmcourse.check("nb10-quality", bad) is False
+        assert word in capsys.readouterr().out
+    # on data where the codes alone lose recall, re-ranking a shortlist wins it back
+    rng = np.random.default_rng(5)
+    centres = _unit(rng.normal(size=(40, 32)))
+    labels = rng.integers(0, 40, size=600)
+    images = _unit(centres[labels] + 0.35 * rng.normal(size=(600, 32)))
+    texts = _unit(centres[labels[:300]] + 0.35 * rng.normal(size=(300, 32)))
+    relevance = (labels[:300, None] == labels[None, :]).astype(float)
+    data = dict(train_images=images[300:], train_texts=_unit(centres[labels[300:]]
+                                                              + 0.35 * rng.normal(size=(300, 32))),
+                images=images, texts=texts, relevance=relevance)
+    alone = evaluate_design({"method": "lsh", "bits": 8, "shortlist": 0}, **data)
+    reranked = evaluate_design({"method": "lsh", "bits": 8, "shortlist": 600}, **data)
+    assert alone["R@10"] < reranked["R@10"] == pytest.approx(reranked["float R@10"])
+    assert alone["bytes_per_item"] == reranked["bytes_per_item"] == 1
+    assert mmcourse.check("nb10-quality", {"method": "lsh", "bits": 8, "shortlist": 600}, data=data)
+    assert mmcourse.check("nb10-quality", {"method": "lsh", "bits": 8, "shortlist": 0}, data=data) is False
+    assert "floor" in capsys.readouterr().out
+
+
+def _unit(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def _rerank(queries, shortlist_ids, item_vectors, k=10):
+    """A reference answer to milestone 5, written with numpy (reads only the shortlisted rows)."""
+    q = _unit(np.asarray(queries, dtype=np.float32))
+    out_ids, out_scores = [], []
+    for row, cand in zip(q, np.asarray(shortlist_ids)):
+        s = _unit(item_vectors[cand]) @ row
+        best = np.argsort(-s, kind="stable")[:k]
+        out_ids.append(cand[best])
+        out_scores.append(s[best])
+    return np.stack(out_ids), np.stack(out_scores)
+
+
+def _rerank_unnormalised(queries, shortlist_ids, item_vectors, k=10):
+    """Classic mistake: dot products, not cosines."""
+    ids, scores = [], []
+    for q, cand in zip(queries, shortlist_ids):
+        s = item_vectors[cand] @ q
+        ids.append(cand[np.argsort(-s)[:k]])
+        scores.append(np.sort(s)[::-1][:k])
+    return np.stack(ids), np.stack(scores)
+
+
+def _rerank_reads_everything(queries, shortlist_ids, item_vectors, k=10):
+    """Classic mistake: loads the whole collection to score the shortlist."""
+    everything = item_vectors[np.arange(len(item_vectors))]
+    return _rerank(queries, shortlist_ids, everything, k)
+
+
+class _Compact:
+    """A reference answer to milestone 6 (numpy Hamming distances, stable order)."""
+
+    def __init__(self, image_codes, image_vectors, query_codes_fn, shortlist=100, rerank_fn=None):
+        self.image_codes, self.image_vectors = np.asarray(image_codes, np.uint8), image_vectors
+        self.query_codes_fn, self.shortlist = query_codes_fn, shortlist
+        self.rerank_fn = rerank_fn or _rerank
+
+    @property
+    def bytes_per_item(self):
+        return self.image_codes.shape[1]
+
+    def search_vectors(self, queries, k=10):
+        q = self.query_codes_fn(np.asarray(queries, np.float32))
+        dist = np.unpackbits(q[:, None, :] ^ self.image_codes[None], axis=2).sum(axis=2)
+        cand = np.argsort(dist, axis=1, kind="stable")[:, :max(self.shortlist, k)]
+        return self.rerank_fn(queries, cand, self.image_vectors, k)
+
+
+class _CompactNoRerank(_Compact):
+    """Classic mistake: Hamming order only, with cosine scores attached."""
+
+    def search_vectors(self, queries, k=10):
+        q = self.query_codes_fn(np.asarray(queries, np.float32))
+        dist = np.unpackbits(q[:, None, :] ^ self.image_codes[None], axis=2).sum(axis=2)
+        ids = np.argsort(dist, axis=1, kind="stable")[:, :k]
+        return ids, np.einsum("md,mkd->mk", _unit(queries), _unit(self.image_vectors[ids]))
+
+
+class _SpokenEngine(_Engine):
+    def __init__(self, image_embeddings, text_encoder, index=None, audio_encoder=None):
+        super().__init__(image_embeddings, text_encoder)
+        self.audio_encoder = audio_encoder
+
+    def search_audio(self, waveform, k=10):
+        if self.audio_encoder is None:
+            raise ValueError("audio_encoder: none given")
+        ids, scores = self.search_vectors(self.audio_encoder([waveform]), k)
+        return ids[0], scores[0]
+
+
+class _SpokenEngineSilent(_SpokenEngine):
+    """Classic mistake: without an audio encoder, returns nothing instead of saying why."""
+
+    def search_audio(self, waveform, k=10):
+        if self.audio_encoder is None:
+            return np.zeros(k, int), np.zeros(k)
+        return super().search_audio(waveform, k)
+
+
+def test_capstone_milestones_accept_reference_answers(capsys):
+    assert mmcourse.check("nb10-rerank", _rerank), capsys.readouterr().out
+    assert mmcourse.check("nb10-compact", _Compact), capsys.readouterr().out
+    assert mmcourse.check("nb10-spoken", _SpokenEngine), capsys.readouterr().out
+
+
+@pytest.mark.parametrize("grade_id,answer,word", [
+    ("nb10-rerank", _rerank_unnormalised, "cosine"),
+    ("nb10-rerank", _rerank_reads_everything, "disk"),
+    ("nb10-compact", _CompactNoRerank, "sorted"),
+    ("nb10-spoken", _SpokenEngineSilent, "audio_encoder")])
+def test_capstone_mistakes_fail_with_a_hint(grade_id, answer, word, capsys):
+    assert mmcourse.check(grade_id, answer) is False
+    assert word in capsys.readouterr().out
+
+
+def test_compact_check_uses_the_reference_rerank():
+    """A broken rerank (milestone 5) costs only its own points, not the compact engine's."""
+    class Engine(_Compact):
+        def __init__(self, *a, rerank_fn=None, **k):
+            super().__init__(*a, rerank_fn=rerank_fn or _rerank_unnormalised, **k)
+
+    assert mmcourse.check("nb10-compact", Engine)
+
+
+def test_disk_vectors_refuse_whole_reads_and_count_rows():
+    from mmcourse.grading.checks.nb10 import DiskVectors
+
+    disk = DiskVectors(np.eye(5, dtype=np.float32))
+    assert disk[np.array([1, 3])].shape == (2, 5) and disk.rows_read == 2
+    for read in (lambda: np.asarray(disk), lambda: disk[:], lambda: disk[np.array([0.5])]):
+        with pytest.raises(TypeError):
+            read()

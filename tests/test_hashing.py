@@ -178,3 +178,18 @@ def test_cross_modal_hashing_puts_both_modalities_in_one_space():
     assert same < 0.6 * other
     again = CrossModalHashing(32, seed=0).fit(img[db], txt[db])
     np.testing.assert_array_equal(again.encode_text(txt[q]), cmh.encode_text(txt[q]))
+
+
+def test_itq_fit_is_the_exercise_step_repeated():
+    """ITQ.fit's loop computes V R once per step; it must equal itq_step + quantization_loss."""
+    from mmcourse.hashing import _itq_rotation, _random_rotation, itq_step, quantization_loss
+
+    V = np.random.default_rng(3).normal(size=(200, 8))
+    R_fit, losses = _itq_rotation(V, 5, np.random.default_rng(4))
+    R = _random_rotation(8, np.random.default_rng(4))
+    expected = [quantization_loss(V, R)]
+    for _ in range(5):
+        R = itq_step(V, R)
+        expected.append(quantization_loss(V, R))
+    np.testing.assert_allclose(R_fit, R, atol=1e-12)
+    np.testing.assert_allclose(losses, expected, rtol=1e-12)

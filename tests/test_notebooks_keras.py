@@ -1,4 +1,4 @@
-"""A Keras learner can finish the course: notebooks 04, 05 and 06 run on the Keras track.
+"""A Keras learner can finish the course: notebooks 04, 05, 06 and the capstone (10) run on the Keras track.
 
 The notebooks after 03 pick their framework with one switch, ``FRAMEWORK`` (read from
 ``$MMCOURSE_FRAMEWORK``, default "torch"); ``tests/test_notebooks.py`` executes them with torch.
@@ -19,7 +19,7 @@ from mmcourse.tracks import ENV_VAR
 from test_notebooks import CELL_TIMEOUT, NOTEBOOK_TIMEOUT, ROOT, score
 from test_prose_numbers import ALLOW, prose_problems
 
-NOTEBOOKS = ("04_similarity_and_search", "05_hashing", "06_evaluation")
+NOTEBOOKS = ("04_similarity_and_search", "05_hashing", "06_evaluation", "10_capstone_search_engine")
 #: appended to the executed copy: the switch reached the kernel, and one framework only was loaded
 FRAMEWORK_PROBE = ("import sys\n"
                    "assert FRAMEWORK == 'keras' and track.name == 'keras', (FRAMEWORK, track)\n"
