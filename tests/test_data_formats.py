@@ -147,3 +147,24 @@ def test_load_image_centre_crops_and_resizes():
 def test_seeded_split_is_reproducible():
     a, b = seeded_split(50, seed=1), seeded_split(50, seed=1)
     assert (a == b).all() and (a == "val").sum() == 5 and (a == "test").sum() == 5
+
+
+def test_the_shipped_flickr8k_sample_loads_through_the_real_loader():
+    """data/samples/flickr8k is in Flickr8k's own layout: the learner's real-data path, end to end."""
+    import mmcourse
+
+    path = mmcourse.data.sample_path("flickr8k")
+    assert (path / "Flickr8k.token.txt").is_file() and (path / "Flicker8k_Dataset").is_dir()
+    ds = mmcourse.load_dataset(path, image_size=32, progress=False)
+    assert ds.n_images == 600 and len(ds.captions) == 3000
+    assert [int((ds.split == s).sum()) for s in ("train", "val", "test")] == [400, 100, 100]
+    test = ds.subset("test")
+    rel = test.text_image_relevance()
+    assert np.array_equal(rel > 0, test.caption_image[:, None] == np.arange(test.n_images)[None, :])
+
+
+def test_sample_path_names_its_argument():
+    import mmcourse
+
+    with pytest.raises(ValueError, match="name"):
+        mmcourse.data.sample_path("coco")

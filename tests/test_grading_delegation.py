@@ -19,6 +19,7 @@ import pytest
 
 import mmcourse
 from mmcourse.grading.check import check, known_ids, twins_of
+from test_notebooks import warm_models  # noqa: F401  (a fixture: the cached models, trained once)
 
 TWINS = [(gid, twin) for gid in known_ids() for twin in twins_of(gid)]
 
@@ -160,3 +161,42 @@ def test_checkers_and_package_internals_still_use_the_reference():
     from solution_answers import answer
     ap = answer("06_evaluation", "nb06-average-precision", "average_precision_per_query")
     assert check("nb06-average-precision", ap)
+
+
+#: notebook 04's answer cells, answered by handing each exercise to the package's own twin
+_DELEGATING_04 = {
+    "nb04-cosine": "import mmcourse.similarity\n\ndef cosine_sim(a, b):\n"
+                   "    return mmcourse.similarity.cosine_similarity(a, b)",
+    "nb04-euclidean": "from mmcourse.similarity import euclidean_distance as _d\n\n"
+                      "def euclidean_batched(a, b):\n    return _d(a, b)",
+    "nb04-top-k": "from mmcourse import similarity\n\ndef top_k_search(scores, k):\n"
+                  "    try:\n        return similarity.top_k(scores, k)\n"
+                  "    except Exception:\n        return None",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("nb-04_similarity_and_search")
+def test_mmcourse_grade_gives_a_delegating_submission_zero(tmp_path, warm_models):
+    """End to end: `mmcourse grade` of notebook 04 with three exercises delegated to their twins
+    scores 0 on exactly those test cells, with the reason in the feedback, and no grader error."""
+    import nbformat
+
+    from mmcourse.grading.grade import grade_one
+    from test_notebooks import CELL_TIMEOUT, NOTEBOOK_TIMEOUT, ROOT
+
+    nb = nbformat.read(ROOT / "notebooks" / "04_similarity_and_search.ipynb", as_version=4)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in _DELEGATING_04:
+            cell.source = _DELEGATING_04[gid]
+    path = tmp_path / "04_similarity_and_search.ipynb"
+    nbformat.write(nb, path)
+    row = grade_one("delegator", path, ROOT / "solutions", timeout=CELL_TIMEOUT,
+                    notebook_timeout=NOTEBOOK_TIMEOUT, memory_mb=8192)
+    assert row.status == "ok", row.status
+    scores = {s["grade_id"]: s for s in row.scores}
+    for gid in _DELEGATING_04:
+        cell = scores[f"{gid}-test"]
+        assert cell["points"] == 0 and cell["max_points"] > 0, cell
+    assert row.total == 0, [s for s in row.scores if s["points"] > 0]

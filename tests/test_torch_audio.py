@@ -245,9 +245,21 @@ def test_bind_other_targets(dual, target):
     assert len(hist["loss"]) == 3 and np.isfinite(hist["loss"]).all()
 
 
+def test_bind_ranking_distillation_adds_a_term(dual):
+    """distill > 0 adds the KL term: the same seed gives a larger first loss and another model."""
+    data = _TinySpeechData(n_images=12)
+    kw = dict(steps=3, batch_size=8, n_utterances=20, progress=False, seed=0,
+              audio=dict(channels=(8,), hidden_dim=8))
+    plain, h0 = A.bind_audio_tower(dual, data, **kw)
+    ranked, h1 = A.bind_audio_tower(dual, data, distill=4.0, distill_bank=8, **kw)
+    assert np.isfinite(h1["loss"]).all() and h1["loss"][0] > h0["loss"][0]
+    assert not torch.equal(plain.audio_encoder.proj.weight, ranked.audio_encoder.proj.weight)
+
+
 @pytest.mark.parametrize("kw, match", [
     (dict(steps=0), "steps"), (dict(batch_size=1), "batch_size"), (dict(target="video"), "target"),
-    (dict(lr=-1.0), "lr"), (dict(n_utterances=1), "n_utterances"),
+    (dict(lr=-1.0), "lr"), (dict(n_utterances=1), "n_utterances"), (dict(distill=-1.0), "distill"),
+    (dict(distill_temperature=0.0), "distill_temperature"), (dict(distill_bank=0), "distill_bank"),
 ])
 def test_bind_bad_arguments(dual, kw, match):
     with pytest.raises(ValueError, match=match):

@@ -30,7 +30,7 @@ __all__ = ["CaptionDataset", "SPLITS", "load_dataset", "load_shapes", "make_shap
            "check_split_leakage", "attach_modalities", "cache_dir", "SHAPES", "COLOURS", "SIZES", "RELATIONS",
            "SceneObject", "Description", "Meaning", "satisfies", "relevance_matrix",
            "parse_caption", "hard_negatives", "word_order_probe", "Modality", "register_modality",
-           "registered_modalities", "RelevanceRule", "PairingRelevance", "ClassRelevance",
+           "registered_modalities", "sample_path", "SAMPLES", "RelevanceRule", "PairingRelevance", "ClassRelevance",
            "ShapesRelevance", "register_rule"]
 
 
@@ -77,6 +77,27 @@ def load_dataset(name="shapes", modalities=None, **kwargs) -> CaptionDataset:
     else:
         raise ValueError(f"name: expected 'shapes', 'digits' or a path, got {describe(name)}")
     return attach_modalities(ds, wanted)
+
+
+#: the real-format samples shipped in ``data/samples/`` (written by ``data/samples/make_samples.py``)
+SAMPLES = ("flickr8k",)
+
+
+def sample_path(name: str = "flickr8k") -> Path:
+    """The folder of a shipped sample in a real dataset's layout, for ``load_dataset(path)``.
+
+    ``"flickr8k"``: 600 shapes scenes (400 / 100 / 100 images, five captions each) written as
+    Flickr8k's ``Flicker8k_Dataset/`` + ``Flickr8k.token.txt`` + split lists, so the Flickr8k
+    loader, training and evaluation run end to end exactly as on the real data (32 px images:
+    pass ``image_size=32``). Raises ValueError for an unknown name or a missing folder.
+    """
+    if name not in SAMPLES:
+        raise ValueError(f"name: expected one of {SAMPLES}, got {describe(name)}")
+    path = Path(__file__).resolve().parents[2] / "data" / "samples" / name
+    if not (path / "Flickr8k.token.txt").is_file():
+        raise ValueError(f"name: the {name!r} sample is missing at {path} (it ships with the "
+                         "repository; regenerate it with data/samples/make_samples.py)")
+    return path
 
 
 def _check_modalities(modalities) -> tuple:

@@ -355,7 +355,8 @@ def bind_audio_tower(model: DualEncoder, dataset, *, steps: int = 500, batch_siz
                      n_utterances: int = 6000, lr: float = 3e-3, weight_decay: float = 1e-4,
                      target: str = "text", bank_size: int = 2048, seed: int = 0,
                      progress: bool = True, num_threads: int | None = None, features=None,
-                     audio: dict | None = None):
+                     audio: dict | None = None, distill: float = 0.0, distill_bank: int = 1024,
+                     distill_temperature: float = 0.05):
     """Train an audio tower into a frozen dual encoder's space; ``(SpeechModel, history)``.
 
     Only the audio tower (and its temperature) learns; the image and text towers are copied and
@@ -366,6 +367,11 @@ def bind_audio_tower(model: DualEncoder, dataset, *, steps: int = 500, batch_siz
     (``"both"``). Identical caption strings count as positives. ``bank_size`` extra distinct
     training captions enter the audio→text direction as negatives. Linear warm-up, cosine decay;
     deterministic for a seed and a step count on the CPU.
+
+    ``distill`` > 0 adds, with that weight, a ranking distillation: over ``distill_bank`` frozen
+    training-image embeddings, the KL divergence from the caption's text→image distribution
+    (softmax at ``distill_temperature``) to the utterance's speech→image one, so the audio tower
+    learns to rank images as its caption does, not only to sit next to it.
 
     ``features``: optional precomputed ``(indices, list of (T, 40) arrays)`` (skips rendering).
     ``history``: dict with per-step ``loss``, and ``seconds`` for features and training.
@@ -379,6 +385,12 @@ def bind_audio_tower(model: DualEncoder, dataset, *, steps: int = 500, batch_siz
     n_utterances = check_int(n_utterances, "n_utterances", minimum=2)
     bank_size = check_int(bank_size, "bank_size", minimum=0)
     check_choice(target, "target", TARGETS)
+    distill_bank = check_int(distill_bank, "distill_bank")
+    for name, v in (("distill", distill), ("distill_temperature", distill_temperature)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 or not math.isfinite(v):
+            raise ValueError(f"{name}: expected a non-negative number, got {v!r}")
+    if not distill_temperature > 0:
+        raise ValueError(f"distill_temperature: expected a positive number, got {distill_temperature!r}")
     for name, v in (("lr", lr), ("weight_decay", weight_decay)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 or not math.isfinite(v):
             raise ValueError(f"{name}: expected a non-negative number, got {v!r}")
@@ -415,7 +427,7 @@ def bind_audio_tower(model: DualEncoder, dataset, *, steps: int = 500, batch_siz
     uniq, cap_id = np.unique(np.asarray(captions, dtype=object).astype(str), return_inverse=True)
     txt = torch.as_tensor(embed_texts(speech, list(uniq))).to(dev)
     img_of = np.asarray(dataset.caption_image)[idx]
-    if target != "text":
+    if target != "text" or distill:
         uimg, img_id = np.unique(img_of, return_inverse=True)
         imgs = torch.as_tensor(embed_images(speech, np.asarray(dataset.images)[uimg])).to(dev)
     history["seconds"]["targets"] = time.perf_counter() - t0 - history["seconds"]["features"]
@@ -469,6 +481,11 @@ def bind_audio_tower(model: DualEncoder, dataset, *, steps: int = 500, batch_siz
             losses.append(0.5 * (F.cross_entropy(logits, inv_t)
                                  - ((lt * pos).sum(1) / pos.sum(1)).mean()))
         loss = sum(losses) / len(losses)
+        if distill:
+            bank = imgs[torch.as_tensor(rng.choice(len(imgs), min(distill_bank, len(imgs)), replace=False))]
+            teacher = (txt[torch.as_tensor(cap_id[rows])] @ bank.T / distill_temperature).softmax(dim=1)
+            student = (a @ bank.T / distill_temperature).log_softmax(dim=1)
+            loss = loss + distill * F.kl_div(student, teacher, reduction="batchmean")
         for g in opt.param_groups:
             g["lr"] = lr * _cosine_lr(step, steps, warmup)
         opt.zero_grad(set_to_none=True)
@@ -526,7 +543,7 @@ def load_speech_model_file(path, device=None) -> SpeechModel:
 #: parameters of the speech model's binding run (``bind_audio_tower`` arguments)
 #: (sized for the 90 s budget on 2 quiet cores: ≈ 4 ms to render + featurise one utterance,
 #: ≈ 0.13 s per step at batch 128 — the prototype's figures; re-measure with ``make bench``)
-SPEECH_PARAMS = dict(steps=500, batch_size=128, n_utterances=6000, target="text", seed=0)
+SPEECH_PARAMS = dict(steps=500, batch_size=128, n_utterances=6000, target="text", distill=1.0, seed=0)
 SPEECH_KEY_VERSION = "1"
 _MEMORY: dict = {}
 
