@@ -23,14 +23,17 @@ VARIANTS = {
 COUNTERFACTUAL_VARIANTS = ("word_order",)
 #: variants built on top of another one by a track's own code (not train_dual_encoder):
 #: name → (tracks that have it, the datasets it exists for)
-DERIVED_VARIANTS = {"speech": (("torch",), ("shapes",))}
+DERIVED_VARIANTS = {"speech": (("torch",), ("shapes",)),
+                    # the moving-shapes clips' temporal model ("shapes" = the default argument)
+                    "video": (("torch",), ("moving_shapes", "shapes"))}
 #: keyword arguments of ``mmcourse.load_dataset`` per dataset
 DATASETS = {"shapes": {}, "digits": {}}
 #: datasets whose captions have counterfactual twins (checked without loading them)
 COUNTERFACTUAL_DATASETS = ("shapes",)
 KEY_VERSION = "1"
-#: modules of a track that no default image–text model depends on (the audio tower has its own key)
-INDEPENDENT = ("audio*.py",)
+#: modules of a track or of ``mmcourse/data`` that no default image–text model depends on (the
+#: audio and video towers, and the clips, have their own keys)
+INDEPENDENT = ("audio*.py", "video*.py")
 #: framework-neutral modules every default model depends on
 NEUTRAL_SOURCES = ("text.py", "_frameworks.py", "_training.py", "_model_cache.py", "_towers.py",
                    "_embedding.py", "_validation.py")
@@ -38,13 +41,13 @@ NEUTRAL_SOURCES = ("text.py", "_frameworks.py", "_training.py", "_model_cache.py
 
 def check_variant(dataset: str, variant: str, track: str) -> None:
     """ValueError unless ``variant`` of ``dataset`` exists in ``track`` ("torch" / "keras")."""
-    check_choice(dataset, "dataset", tuple(DATASETS))
     derived = {v: d for v, (tracks, d) in DERIVED_VARIANTS.items() if track in tracks}
+    check_choice(dataset, "dataset", tuple(dict.fromkeys(tuple(DATASETS) + sum(derived.values(), ()))))
     check_choice(variant, "variant", tuple(VARIANTS) + tuple(derived))
     allowed = derived.get(variant) or (COUNTERFACTUAL_DATASETS if variant in COUNTERFACTUAL_VARIANTS
                                        else tuple(DATASETS))
     if dataset not in allowed:
-        raise ValueError(f"variant: expected 'default' for the {dataset!r} dataset (the {variant!r} "
+        raise ValueError(f"variant: expected a variant of the {dataset!r} dataset (the {variant!r} "
                          f"variant exists for {list(allowed)} only), got {variant!r}")
 
 
@@ -65,15 +68,15 @@ def default_model_params(dataset: str = "shapes", variant: str = "default", data
 
 
 def source_files(track: str) -> list[Path]:
-    """The source files a track's default model depends on: ``mmcourse/<track>/*.py`` (but the
-    ``INDEPENDENT`` ones), ``mmcourse/data/*.py`` and the ``NEUTRAL_SOURCES``, in a fixed order."""
+    """The source files a track's default model depends on: ``mmcourse/<track>/*.py`` and
+    ``mmcourse/data/*.py`` (but the ``INDEPENDENT`` ones: other modalities' towers and data, which
+    have their own keys) and the ``NEUTRAL_SOURCES``, in a fixed order."""
     from fnmatch import fnmatch
 
     check_choice(track, "track", ("torch", "keras"))
     pkg = Path(__file__).resolve().parent
-    own = [p for p in sorted((pkg / track).glob("*.py"))
-           if not any(fnmatch(p.name, pattern) for pattern in INDEPENDENT)]
-    files = own + sorted((pkg / "data").glob("*.py"))
+    files = [p for folder in (track, "data") for p in sorted((pkg / folder).glob("*.py"))
+             if not any(fnmatch(p.name, pattern) for pattern in INDEPENDENT)]
     return files + [pkg / name for name in NEUTRAL_SOURCES if (pkg / name).is_file()]
 
 

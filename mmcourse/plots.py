@@ -1,5 +1,9 @@
-"""Matplotlib helpers for the notebooks: image grids, search results, training curves,
-precision–recall curves, trade-off plots and 2-D embedding maps.
+"""Matplotlib helpers for the notebooks: image grids, search results, video filmstrips,
+training curves, precision–recall curves, trade-off plots and 2-D embedding maps.
+
+A video clip is uint8 (T, H, W, 3): T frames of H × W RGB pixels. :func:`filmstrip` lays
+chosen frames side by side in one image (numpy only, no pyplot) and :func:`show_filmstrips`
+draws one strip per row; an animated GIF of a clip is :func:`mmcourse.widgets.animated_gif`.
 
 Every function returns the matplotlib Figure (grids) or Axes (single plots) it drew on and
 never calls ``plt.show()``: a notebook shows the figure of the last expression, and tests can
@@ -14,8 +18,9 @@ import numpy as np
 
 from ._validation import as_array, as_matrix, check_choice, check_images, check_int, describe
 
-__all__ = ["show_images", "show_search_results", "plot_history", "plot_pr_curve", "plot_tradeoff",
-           "plot_embedding_2d", "project_2d"]  # notebook authors may append more helpers below
+__all__ = ["show_images", "show_search_results", "filmstrip", "show_filmstrips", "evenly_spaced_frames",
+           "plot_history", "plot_pr_curve", "plot_tradeoff", "plot_embedding_2d",
+           "project_2d"]  # notebook authors may append more helpers below
 
 _GOOD, _BAD = "#2e7d32", "#c62828"
 
@@ -26,13 +31,13 @@ def _plt():
     return plt
 
 
-def _titles(titles, n: int, name: str = "titles") -> list:
+def _titles(titles, n: int, name: str = "titles", per: str = "image") -> list:
     if titles is None:
         return [None] * n
     if isinstance(titles, str) or not hasattr(titles, "__len__"):
         raise ValueError(f"{name}: expected a list of {n} strings or None, got {describe(titles)}")
     if len(titles) != n:
-        raise ValueError(f"{name}: expected {n} entries (one per image), got {len(titles)}")
+        raise ValueError(f"{name}: expected {n} entries (one per {per}), got {len(titles)}")
     return [None if t is None else str(t) for t in titles]
 
 
@@ -118,6 +123,96 @@ def show_search_results(query, images, scores, relevant=None, ncols: int = 8, si
                 spine.set_edgecolor(colour)
                 spine.set_linewidth(3)
         ax.set_title(title, fontsize=8, color=colour)
+    fig.tight_layout()
+    return fig
+
+
+_GAP_COLOUR = 16  # the 1-px separator between the frames of a filmstrip (dark grey)
+
+
+def _check_clip(clip, name: str = "clip") -> np.ndarray:
+    """uint8 frames (T, H, W, 3) of one clip (floats in [0, 1] and (T, H, W, 1) are converted)."""
+    arr = as_array(clip, name)
+    if arr.ndim != 4:
+        hint = "; for several clips use show_filmstrips" if arr.ndim == 5 else ""
+        raise ValueError(f"{name}: expected one clip of shape (T, H, W, 3) (frames, height, width, "
+                         f"RGB), got shape {arr.shape}{hint}")
+    if arr.shape[-1] not in (1, 3):
+        raise ValueError(f"{name}: expected 3 colour channels (T, H, W, 3) or 1, got {arr.shape[-1]} "
+                         f"channels (shape {arr.shape})")
+    return check_images(arr, name)
+
+
+def _check_frames(frames, n_frames: int, name: str = "frames") -> np.ndarray:
+    """int64 (k,) frame indices in [0, n_frames); None means all of them."""
+    if frames is None:
+        return np.arange(n_frames, dtype=np.int64)
+    arr = np.asarray(frames)
+    if arr.ndim == 0:
+        arr = arr[None]
+    if arr.ndim != 1 or arr.size == 0 or arr.dtype == bool or arr.dtype.kind not in "iu":
+        raise ValueError(f"{name}: expected a non-empty list of frame indices (integers), "
+                         f"got {describe(frames)}")
+    if arr.min() < 0 or arr.max() >= n_frames:
+        raise ValueError(f"{name}: expected indices in [0, {n_frames - 1}] (the clip has {n_frames} "
+                         f"frames), got range [{arr.min()}, {arr.max()}]")
+    return arr.astype(np.int64)
+
+
+def evenly_spaced_frames(n_frames: int, k: int = 4) -> np.ndarray:
+    """``k`` frame indices (int64) spread evenly from the first frame to the last (fewer when
+    the clip has fewer than ``k`` frames): ``evenly_spaced_frames(8, 4) == [0, 2, 5, 7]``."""
+    n_frames = check_int(n_frames, "n_frames", minimum=1)
+    k = check_int(k, "k", minimum=1)
+    return np.unique(np.round(np.linspace(0, n_frames - 1, min(k, n_frames))).astype(np.int64))
+
+
+def filmstrip(clip, frames=None) -> np.ndarray:
+    """The frames of a clip side by side: uint8 (H, k·W + k − 1, 3).
+
+    ``clip``: uint8 (T, H, W, 3) (or floats in [0, 1]); ``frames``: the k frame indices to
+    show, in order (default: all T). Frames are separated by a 1-px dark gap.
+    """
+    arr = _check_clip(clip, "clip")
+    idx = _check_frames(frames, len(arr))
+    k, (_, h, w, c) = len(idx), arr.shape
+    out = np.full((h, k * w + k - 1, c), _GAP_COLOUR, dtype=np.uint8)
+    for slot, t in enumerate(idx):
+        out[:, slot * (w + 1):slot * (w + 1) + w] = arr[t]
+    return out
+
+
+def show_filmstrips(clips, titles=None, frames=None, size: float = 1.2, suptitle: str | None = None):
+    """One filmstrip per row: clips uint8 (n, T, H, W, 3) (or a list of n clips of one shape).
+
+    ``titles``: one string per clip shown above its strip (e.g. its caption) or None;
+    ``frames``: the frame indices shown of every clip (default all); ``size`` is the height of
+    one row in inches. Returns the Figure.
+    """
+    if isinstance(clips, (list, tuple)) and clips:
+        shapes = {np.shape(c) for c in clips}
+        if len(shapes) > 1:
+            raise ValueError(f"clips: expected clips of one shape (T, H, W, 3), got shapes {sorted(shapes)}")
+    arr = as_array(clips, "clips")
+    if arr.ndim != 5 or arr.shape[-1] not in (1, 3):
+        hint = "; for one clip pass clip[None]" if arr.ndim == 4 else ""
+        raise ValueError(f"clips: expected clips of shape (n, T, H, W, 3) (clips, frames, height, "
+                         f"width, RGB), got shape {arr.shape}{hint}")
+    if not isinstance(size, numbers.Real) or isinstance(size, bool) or size <= 0:
+        raise ValueError(f"size: expected a positive number of inches, got {size!r}")
+    idx = _check_frames(frames, arr.shape[1])
+    labels = _titles(titles, len(arr), per="clip")
+    strips = [filmstrip(clip, idx) for clip in arr]
+    h, w = strips[0].shape[:2]
+    fig, axes = _plt().subplots(len(strips), 1, figsize=(size * w / h, (size + 0.3) * len(strips)),
+                                squeeze=False)
+    for ax, strip, label in zip(axes[:, 0], strips, labels):
+        ax.imshow(strip, interpolation="nearest")
+        ax.axis("off")
+        if label:
+            ax.set_title(label, fontsize=8, loc="left")
+    if suptitle:
+        fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
 

@@ -3,10 +3,14 @@
 Both are thin ipywidgets shells: the explorer's state and its mode table live in
 :class:`mmcourse.search_session.SearchSession`, every search is a pure function of
 :mod:`mmcourse.search`, each modality is shown by the preview registered for it in
-:data:`PREVIEWS` (image → thumbnail, text → label, audio → player),
-and thumbnails come from :class:`ThumbnailCache` (PNG bytes encoded once per image, kept in an
-LRU cache, upscaled nearest-neighbour so 32 px scenes stay crisp). A render only swaps the
-bytes of a fixed pool of image widgets; nothing re-encodes the gallery.
+:data:`PREVIEWS` (image → thumbnail, text → label, audio → player, video → the clip animated
+as a GIF in the query panel and a filmstrip of 4 frames in the results), and thumbnails come
+from :class:`ThumbnailCache` (PNG bytes encoded once per item, kept in an LRU cache, upscaled
+nearest-neighbour so 32 px scenes stay crisp). Results are drawn in a grid when the preview of
+the current direction's *result* modality is a grid one (images, videos), else as a list. A
+render only swaps the bytes of a fixed pool of image widgets; nothing re-encodes the gallery.
+:class:`DatasetBrowser` plays each image's clip (GIF) when the dataset has a modality shown by
+:class:`VideoPreview`.
 
 Callbacks never raise: any problem (unknown words, an encoder that fails, NaN output, a
 dimension mismatch) is written to the status line.
@@ -22,6 +26,7 @@ import numpy as np
 
 from . import search as S
 from ._validation import as_matrix, check_choice, check_images, check_int, describe
+from .plots import _check_clip, evenly_spaced_frames, filmstrip
 
 _SPLIT_COLOURS = {"train": "#1f77b4", "val": "#ff7f0e", "test": "#2ca02c"}
 _GOOD, _BAD = "#2e7d32", "#c62828"
@@ -45,22 +50,43 @@ def encode_png(image: np.ndarray, scale: int = 1) -> bytes:
 class ThumbnailCache:
     """PNG thumbnails of ``images`` (n, H, W, 3), each encoded once and kept in an LRU cache.
 
-    ``size`` is the wanted display size in pixels; the upscale factor is the integer that gets
-    closest (at least 1). ``maxsize`` bounds memory (about 2–10 KB per 96 px thumbnail).
+    ``size`` is the wanted display size in pixels (of the picture's longer side); the upscale
+    factor is the integer that gets closest (at least 1). ``maxsize`` bounds memory (about
+    2–10 KB per 96 px thumbnail).
+
+    Any other items (e.g. clips (n, T, H, W, 3)) are shown through ``render``: item -> the
+    picture, uint8 (h, w, 3) (e.g. a :func:`~mmcourse.plots.filmstrip`) or frames (T, h, w, 3);
+    and ``encode``: (picture, scale) -> bytes (default :func:`encode_png`; :func:`animated_gif`
+    for frames). Without ``render``, ``images`` must be images and are shown as they are.
     """
 
-    def __init__(self, images, size: int = 96, maxsize: int = 4096):
-        self.images = check_images(images, "images")
+    def __init__(self, images, size: int = 96, maxsize: int = 4096, *, render: Callable | None = None,
+                 encode: Callable | None = None):
+        if render is not None and not callable(render):
+            raise ValueError(f"render: expected a callable item -> picture or None, got {describe(render)}")
+        if encode is not None and not callable(encode):
+            raise ValueError(f"encode: expected a callable (picture, scale) -> bytes or None, "
+                             f"got {describe(encode)}")
+        if render is None:
+            self.images = check_images(images, "images")
+            shape = self.images.shape[1:3]
+        else:
+            if not hasattr(images, "__len__") or len(images) == 0:
+                raise ValueError(f"images: expected a non-empty sequence of items, got {describe(images)}")
+            self.images = images
+            shape = np.shape(render(images[0]))[-3:-1]  # every item renders to the same size
         size = check_int(size, "size", minimum=8)
         self.maxsize = check_int(maxsize, "maxsize", minimum=1)
-        self.scale = max(1, int(round(size / max(self.images.shape[1:3]))))
+        self.render, self.encode = render, encode or encode_png
+        self._shape = (int(shape[0]), int(shape[1]))
+        self.scale = max(1, int(round(size / max(self._shape))))
         self._cache: OrderedDict[int, bytes] = OrderedDict()
-        self.encoded = 0  # how many PNG encodings were done (tests check the cache works)
+        self.encoded = 0  # how many encodings were done (tests check the cache works)
 
     @property
     def pixels(self) -> tuple[int, int]:
         """Display size (height, width) of a thumbnail in pixels."""
-        return self.images.shape[1] * self.scale, self.images.shape[2] * self.scale
+        return self._shape[0] * self.scale, self._shape[1] * self.scale
 
     def __call__(self, index: int) -> bytes:
         index = check_int(index, "index", minimum=0, maximum=len(self.images) - 1)
@@ -68,7 +94,8 @@ class ThumbnailCache:
         if data is not None:
             self._cache.move_to_end(index)
             return data
-        data = encode_png(self.images[index], self.scale)
+        item = self.images[index]
+        data = self.encode(item if self.render is None else self.render(item), self.scale)
         self.encoded += 1
         self._cache[index] = data
         if len(self._cache) > self.maxsize:
@@ -123,6 +150,41 @@ def wav_bytes(waveform, sample_rate: int) -> bytes:
         out.setframerate(sample_rate)
         out.writeframes(pcm.tobytes())
     return buf.getvalue()
+
+
+# ---------------------------------------------------------------- video
+def animated_gif(clip, fps: float = 4, scale: int = 3) -> bytes:
+    """Animated GIF bytes of a clip uint8 (T, H, W, 3): ``fps`` frames per second, looping
+    forever, each frame upscaled ``scale``× with nearest neighbour (8 frames of 32 px at scale
+    3: about 30 KB, a few ms). Written with PIL; the clip shares one 256-colour palette (fast
+    octree, no dithering: colours within a few levels), and PIL merges identical consecutive
+    frames (their durations add up).
+    """
+    from PIL import Image
+
+    frames = _check_clip(clip, "clip")
+    if isinstance(fps, bool) or not isinstance(fps, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(fps) or fps <= 0:
+        raise ValueError(f"fps: expected a positive number of frames per second, got {describe(fps)}")
+    scale = check_int(scale, "scale", minimum=1)
+    t, h, w = frames.shape[:3]
+    sheet = Image.fromarray(np.ascontiguousarray(frames.reshape(t * h, w, 3))).quantize(
+        256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)  # one palette, all frames
+    pils = [sheet.crop((0, i * h, w, (i + 1) * h)) for i in range(t)]
+    if scale > 1:
+        pils = [p.resize((w * scale, h * scale), Image.NEAREST) for p in pils]
+    buf = io.BytesIO()
+    pils[0].save(buf, format="GIF", save_all=True, append_images=pils[1:], loop=0,
+                 duration=max(10, int(round(1000.0 / float(fps)))))  # GIF delays are in 10 ms steps
+    return buf.getvalue()
+
+
+def _fps(dataset, modality: str) -> float:
+    """Frames per second of a clip modality: its ``info["fps"]``, else the dataset's, else 4."""
+    rate = (dataset.modality(modality).info or {}).get("fps")
+    if rate is None:
+        rate = (getattr(dataset, "info", None) or {}).get("fps", 4)
+    return float(rate)
 
 
 # ---------------------------------------------------------------- item descriptions (any modality)
@@ -187,6 +249,41 @@ class ImagePreview(Preview):
         self.widget.value = self.thumbs(index)
 
 
+class VideoPreview(Preview):
+    """A clip: animated (GIF, at the dataset's fps) in the query panel; results in a clickable
+    grid of filmstrips of ``strip_frames`` evenly spaced frames (PNG, LRU-cached), each frame
+    at about two thirds of the explorer's ``thumb_size``."""
+
+    grid = True
+    strip_frames = 4
+
+    def __init__(self, explorer, modality: str):
+        W = _widgets()
+        self.explorer, self.modality, self.dataset = explorer, modality, explorer.dataset
+        clips = S.dataset_items(self.dataset, modality)
+        first = _check_clip(clips[0], f"{modality} items")
+        self.frames = evenly_spaced_frames(len(first), self.strip_frames)
+        self.fps = _fps(self.dataset, modality)
+        k, frame = len(self.frames), max(first.shape[1:3])
+        self.thumbs = ThumbnailCache(clips, size=max(8, (2 * explorer.thumb_size * k) // 3),
+                                     render=lambda clip: filmstrip(clip, self.frames))
+        self.scale = max(1, int(round(explorer.thumb_size / frame)))  # the GIF at thumbnail size
+        h, w = first.shape[1] * self.scale, first.shape[2] * self.scale
+        self.widget = W.Image(format="gif", layout=W.Layout(width=f"{w}px", height=f"{h}px"))
+
+    def describe(self, index: int) -> str:
+        scene = _scene_of(self.dataset, self.modality, index)
+        caps = self.dataset.captions_of(scene) if hasattr(self.dataset, "captions_of") else []
+        return caps[0] if caps else f"{S.noun(self.modality)} #{index}"
+
+    def gif(self, index: int) -> bytes:
+        """Animated GIF bytes of clip ``index`` at thumbnail size."""
+        return animated_gif(S.dataset_items(self.dataset, self.modality)[index], self.fps, self.scale)
+
+    def show(self, index: int) -> None:
+        self.widget.value = self.gif(index)
+
+
 class AudioPreview(Preview):
     """An audio player (WAV-encoded at the dataset's sample rate)."""
 
@@ -201,7 +298,8 @@ class AudioPreview(Preview):
 
 
 # Which preview each modality gets, registered in one place; anything else is shown as text.
-PREVIEWS: dict[str, type] = {"image": ImagePreview, "text": Preview, "audio": AudioPreview}
+PREVIEWS: dict[str, type] = {"image": ImagePreview, "text": Preview, "audio": AudioPreview,
+                             "video": VideoPreview}
 
 
 def register_preview(modality: str, preview: type) -> None:
@@ -314,9 +412,10 @@ class SearchExplorer:
         self.query_indices = {m: int(self._rng.integers(self.session.n_items(m))) for m in index_modalities}
         self.result: S.SearchResult | None = None
         self.previews = {m: PREVIEWS.get(m, Preview)(self, m) for m in self.session.in_play}
-        grid = [m for m in self.session.in_play if self.previews[m].grid]
-        self.grid_modality = grid[0] if grid else None
-        self.thumbs = self.previews[self.grid_modality].thumbs if grid else None
+        # modalities whose results are a grid of thumbnails; the grid shows the result modality
+        # of the current direction (grid_modality), other results are a list
+        self.grid_modalities = tuple(m for m in self.session.in_play if self.previews[m].grid)
+        self.grid_modality = self.grid_modalities[0] if self.grid_modalities else None
         mode = self.session.mode(direction) if direction is not None else self.session.default_mode()
         self._build(metric, query)
         self.set_direction(mode.name, run=False)
@@ -328,6 +427,11 @@ class SearchExplorer:
             self._set_status(self._welcome())
 
     # ------------------------------------------------------------ set-up helpers
+    @property
+    def thumbs(self) -> ThumbnailCache | None:
+        """The thumbnail cache of the grid now shown (of :attr:`grid_modality`; None without one)."""
+        return None if self.grid_modality is None else self.previews[self.grid_modality].thumbs
+
     @property
     def available_metrics(self) -> tuple[str, ...]:
         return self.session.metrics
@@ -412,6 +516,7 @@ class SearchExplorer:
         self._cells = [self._make_cell(i) for i in range(self.max_k)] if self.thumbs is not None else []
         self._rows = [self._make_row(i) for i in range(self.max_k)]
         w = self.thumbs.pixels[1] if self.thumbs is not None else 96
+        self._grid_width = self.ncols * (w + 16)  # ncols thumbnails of the first grid modality
         self.image_grid = W.GridBox([c["box"] for c in self._cells], layout=W.Layout(
             grid_template_columns=f"repeat({self.ncols}, {w + 16}px)", grid_gap="6px"))
         self.text_list = W.VBox([r["box"] for r in self._rows])
@@ -468,6 +573,23 @@ class SearchExplorer:
         box = W.VBox([image, button, label], layout=W.Layout(display="none", align_items="center"))
         box.add_class("mm-result")
         return {"box": box, "image": image, "label": label, "button": button, "index": None}
+
+    def _use_grid(self, m: str) -> None:
+        """Show results of grid modality ``m``: size the pool of cells to its thumbnails (as
+        many columns as fit in the width of ``ncols`` thumbnails of the first grid modality)."""
+        if m == self.grid_modality:
+            return
+        self.grid_modality = m
+        h, w = self.thumbs.pixels
+        for cell in self._cells:
+            cell["image"].layout.width, cell["image"].layout.height = f"{w}px", f"{h}px"
+            cell["label"].layout.width = f"{w + 8}px"
+            button = cell["button"]
+            button.layout.width, button.layout.height = f"{w + 6}px", f"{h + 6}px"
+            button.layout.margin = f"-{h + 8}px 0 2px 0"
+            button.tooltip = f"click: search with this {S.noun(m)}"
+        ncols = max(1, min(self.ncols, self._grid_width // (w + 16)))
+        self.image_grid.layout.grid_template_columns = f"repeat({ncols}, {w + 16}px)"
 
     def _make_row(self, slot: int) -> dict:
         W = _widgets()
@@ -572,7 +694,9 @@ class SearchExplorer:
         for m, panel in self.query_panels.items():
             shown = mode.query_kind == "index" and m == mode.query_modality
             panel.layout.display = "" if shown else "none"
-        on_grid = mode.item_modality == self.grid_modality
+        on_grid = mode.item_modality in self.grid_modalities
+        if on_grid:
+            self._use_grid(mode.item_modality)
         self.image_grid.layout.display = "" if on_grid else "none"
         self.text_list.layout.display = "none" if on_grid else ""
 
@@ -581,7 +705,7 @@ class SearchExplorer:
         self.previews[m].show(i)
         split = f" ({self.dataset.split[_scene_of(self.dataset, m, i)]})"
         if self.previews[m].grid and hasattr(self.dataset, "captions_of"):
-            texts = self.dataset.captions_of(i)[:3]
+            texts = self.dataset.captions_of(_scene_of(self.dataset, m, i))[:3]
         else:
             said = _transcript(self.dataset, m, i)
             texts = [f"“{said}”"] if said is not None else []
@@ -600,14 +724,16 @@ class SearchExplorer:
 
     def _render(self, result: S.SearchResult) -> None:
         marks = result.relevant
-        shown_grid = result.target == self.grid_modality and result.ok
+        shown_grid = result.target in self.grid_modalities and result.ok
+        if shown_grid:
+            self._use_grid(result.target)
         for slot, cell in enumerate(self._cells):
             visible = shown_grid and slot < len(result.ids)
             cell["box"].layout.display = "" if visible else "none"
             cell["index"] = int(result.ids[slot]) if visible else None
             if visible:
                 self._fill_cell(cell, result, slot, None if marks is None else bool(marks[slot]))
-        shown_rows = result.target != self.grid_modality and result.ok
+        shown_rows = result.target not in self.grid_modalities and result.ok
         for slot, row in enumerate(self._rows):
             visible = shown_rows and slot < len(result.ids)
             row["box"].layout.display = "" if visible else "none"
@@ -714,13 +840,28 @@ class SearchExplorer:
 
 
 # ---------------------------------------------------------------- DatasetBrowser
+def _clip_modality(dataset) -> str | None:
+    """The first modality of ``dataset`` shown by :class:`VideoPreview` with one clip per scene
+    (role "scene"), or None."""
+    if not (hasattr(dataset, "modalities") and callable(getattr(dataset, "modality", None))):
+        return None
+    for m in dataset.modalities:
+        preview = PREVIEWS.get(m, Preview)
+        if issubclass(preview, VideoPreview) and getattr(dataset.modality(m), "role", None) == "scene":
+            return m
+    return None
+
+
 class DatasetBrowser:
     """Page through a dataset's images with their captions; filter by word, label or split.
 
     ``per_page`` cards per page, ``ncols`` cards per row (None: as many as the width allows),
     ``thumb_size`` in pixels, ``max_captions`` captions listed per image.
 
-    Each card shows the image, its id, its split (coloured badge) and its captions. Filters
+    Each card shows the image, its id, its split (coloured badge) and its captions. When the
+    dataset has a clip per scene (a modality shown by :class:`VideoPreview`, e.g. "video"; see
+    :attr:`clip_modality`), the card plays the image's clip instead (an animated GIF at the
+    clip's fps, the same size as the still). Filters
     combine (all must hold); see :func:`mmcourse.search.filter_images`.
     Drive it from code with :meth:`filter` and :meth:`show_page`; :attr:`indices` holds the
     filtered image indices and :attr:`page` the current page (0-based).
@@ -735,6 +876,17 @@ class DatasetBrowser:
         self.ncols = None if ncols is None else check_int(ncols, "ncols", minimum=1)
         self.max_captions = check_int(max_captions, "max_captions", minimum=0)
         self.thumbs = ThumbnailCache(dataset.images, size=thumb_size)
+        self.clip_modality = _clip_modality(dataset)
+        self.gifs: ThumbnailCache | None = None  # animated GIF bytes per clip, LRU-cached
+        self._clip_of = np.full(dataset.n_images, -1, dtype=np.int64)  # image -> clip index, -1: none
+        if self.clip_modality is not None:
+            m = self.clip_modality
+            fps = _fps(dataset, m)
+            scenes = np.asarray(dataset.modality(m).scene_index, dtype=np.int64)
+            self._clip_of[scenes[::-1]] = np.arange(len(scenes))[::-1]  # the first clip of each scene
+            self.gifs = ThumbnailCache(S.dataset_items(dataset, m), size=thumb_size, maxsize=512,
+                                       render=lambda clip: clip,
+                                       encode=lambda clip, scale: animated_gif(clip, fps, scale))
         self.indices = np.arange(dataset.n_images, dtype=np.int64)
         self.page = 0
         self._by_image = dataset.image_captions()
@@ -841,7 +993,9 @@ class DatasetBrowser:
 
     def _fill(self, card: dict, i: int) -> None:
         ds = self.dataset
-        card["image"].value = self.thumbs(i)
+        clip = int(self._clip_of[i])
+        card["image"].format = "png" if clip < 0 else "gif"
+        card["image"].value = self.thumbs(i) if clip < 0 else self.gifs(clip)
         split = str(ds.split[i])
         badge = (f'<span style="background:{_SPLIT_COLOURS.get(split, "#777")};color:white;'
                  f'padding:0 4px;border-radius:3px">{split}</span>')
@@ -856,5 +1010,5 @@ class DatasetBrowser:
                               f'<ul style="margin:2px 0 0 14px;padding:0">{caps}</ul></div>')
 
 
-__all__ = ["SearchExplorer", "DatasetBrowser", "ThumbnailCache", "encode_png", "wav_bytes", "Preview",
-           "ImagePreview", "AudioPreview", "PREVIEWS", "register_preview"]
+__all__ = ["SearchExplorer", "DatasetBrowser", "ThumbnailCache", "encode_png", "wav_bytes", "animated_gif",
+           "Preview", "ImagePreview", "AudioPreview", "VideoPreview", "PREVIEWS", "register_preview"]

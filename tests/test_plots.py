@@ -163,3 +163,79 @@ def test_plot_embedding_2d_tsne_is_seeded():
     # t-SNE keeps the two well-separated clusters apart
     a, b = (np.asarray(c.get_offsets()) for c in first.collections)
     assert np.linalg.norm(a.mean(0) - b.mean(0)) > max(a.std(0).max(), b.std(0).max())
+
+
+# ------------------------------------------------------------------ video clips
+@pytest.fixture
+def clips():
+    return np.random.default_rng(1).integers(0, 255, (3, 6, 5, 7, 3), dtype=np.uint8)  # (n, T, H, W, 3)
+
+
+def test_filmstrip_lays_frames_side_by_side(clips):
+    clip = clips[0]
+    strip = plots.filmstrip(clip)
+    assert strip.dtype == np.uint8 and strip.shape == (5, 6 * 7 + 5, 3)
+    for t in range(6):
+        np.testing.assert_array_equal(strip[:, t * 8:t * 8 + 7], clip[t])
+    assert (strip[:, 7::8] == strip[0, 7, 0]).all() and strip[0, 7, 0] < 64  # dark 1-px gaps
+    some = plots.filmstrip(clip, frames=[5, 0, 2])
+    assert some.shape == (5, 3 * 7 + 2, 3)
+    np.testing.assert_array_equal(some[:, :7], clip[5])
+    np.testing.assert_array_equal(some[:, 8:15], clip[0])
+    np.testing.assert_array_equal(some[:, 16:], clip[2])
+    np.testing.assert_array_equal(plots.filmstrip(clip, frames=[3]), clip[3])
+    floats = plots.filmstrip(clip / 255.0)
+    np.testing.assert_array_equal(floats, strip)
+
+
+def test_evenly_spaced_frames():
+    np.testing.assert_array_equal(plots.evenly_spaced_frames(8, 4), [0, 2, 5, 7])
+    np.testing.assert_array_equal(plots.evenly_spaced_frames(3, 4), [0, 1, 2])
+    np.testing.assert_array_equal(plots.evenly_spaced_frames(1, 4), [0])
+    with pytest.raises(ValueError, match="n_frames"):
+        plots.evenly_spaced_frames(0)
+
+
+@pytest.mark.parametrize("clip, frames, name", [
+    (np.zeros((6, 5, 7)), None, "clip"),               # no channel axis: an image stack, not a clip
+    (np.zeros((2, 6, 5, 7, 3)), None, "clip"),         # several clips
+    (np.zeros((6, 5, 7, 4)), None, "clip"),            # 4 channels
+    (np.zeros((0, 5, 7, 3)), None, "clip"),            # no frames
+    (np.zeros((6, 5, 7, 3)), [], "frames"),
+    (np.zeros((6, 5, 7, 3)), [0, 6], "frames"),        # out of range
+    (np.zeros((6, 5, 7, 3)), [-1], "frames"),
+    (np.zeros((6, 5, 7, 3)), [0.5], "frames"),
+    (np.full((6, 5, 7, 3), 300.0), None, "clip"),      # not pixel values
+])
+def test_filmstrip_validation(clip, frames, name):
+    with pytest.raises(ValueError, match=f"^{name}:"):
+        plots.filmstrip(clip, frames)
+
+
+def test_show_filmstrips_one_row_per_clip(clips):
+    fig = plots.show_filmstrips(clips, titles=["a red circle", "b", None], frames=[0, 5])
+    assert isinstance(fig, Figure)
+    axes = drawn_axes(fig)
+    assert len(axes) == 3 and len(fig.axes) == 3
+    assert [ax.get_title(loc="left") for ax in axes] == ["a red circle", "b", ""]
+    np.testing.assert_array_equal(axes[1].images[0].get_array(), plots.filmstrip(clips[1], [0, 5]))
+    as_list = plots.show_filmstrips(list(clips[:2]))
+    assert len(drawn_axes(as_list)) == 2
+    assert drawn_axes(as_list)[0].images[0].get_array().shape == (5, 6 * 8 - 1, 3)
+
+
+def test_show_filmstrips_validation(clips):
+    with pytest.raises(ValueError, match="^clips:.*clip\\[None\\]"):
+        plots.show_filmstrips(clips[0])  # one clip, not a batch
+    with pytest.raises(ValueError, match="^clips:"):
+        plots.show_filmstrips(clips[..., :2])
+    with pytest.raises(ValueError, match="^clips:"):
+        plots.show_filmstrips([])
+    with pytest.raises(ValueError, match="^clips:.*one shape"):
+        plots.show_filmstrips([clips[0], clips[1, :3]])
+    with pytest.raises(ValueError, match="^titles:.*one per clip"):
+        plots.show_filmstrips(clips, titles=["only one"])
+    with pytest.raises(ValueError, match="^frames:"):
+        plots.show_filmstrips(clips, frames=[9])
+    with pytest.raises(ValueError, match="^size:"):
+        plots.show_filmstrips(clips, size=0)

@@ -8,7 +8,8 @@ from PIL import Image
 
 from browser_helpers import demo_dataset, demo_image_features, demo_text_encoder
 from mmcourse.hashing import pack_bits
-from mmcourse.widgets import DatasetBrowser, SearchExplorer, ThumbnailCache, encode_png
+from mmcourse.widgets import (PREVIEWS, DatasetBrowser, SearchExplorer, ThumbnailCache, VideoPreview,
+                              animated_gif, encode_png)
 
 
 @pytest.fixture(scope="module")
@@ -270,3 +271,182 @@ def test_browser_validation(ds):
     with pytest.raises(ValueError, match="page"):
         b.show_page("2")
     assert "application/vnd.jupyter.widget-view+json" in b._repr_mimebundle_()
+
+
+# ------------------------------------------------------------------ video
+def decode_gif(data):
+    gif = Image.open(io.BytesIO(data))
+    assert gif.format == "GIF"
+    frames = []
+    for t in range(gif.n_frames):
+        gif.seek(t)
+        frames.append(np.asarray(gif.convert("RGB")))
+    return gif, np.stack(frames)
+
+
+def unit_rows(rng, n, d):
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def vds():
+    import mmcourse
+
+    return mmcourse.load_dataset("moving_shapes", n_train=0, n_val=0, n_test=40, progress=False)
+
+
+@pytest.fixture(scope="module")
+def vengine(vds):
+    """Random unit embeddings in one 16-d space for images and videos, and a text encoder."""
+    rng = np.random.default_rng(0)
+    images, videos = unit_rows(rng, vds.n_images, 16), unit_rows(rng, vds.count("video"), 16)
+    return images, videos, lambda texts: unit_rows(rng, len(texts), 16)
+
+
+def video_explorer(vds, vengine, **kw):
+    images, videos, enc = vengine
+    return SearchExplorer(vds, images, enc, embeddings={"video": videos}, **kw)
+
+
+def test_animated_gif_decodes_to_every_frame():
+    clip = np.zeros((6, 5, 7, 3), dtype=np.uint8)
+    for t in range(6):  # a bright square moving right over two colours
+        clip[t, :, :, 0] = 40
+        clip[t, 1:4, t:t + 2] = (250, 200, 10)
+    gif, frames = decode_gif(animated_gif(clip, fps=5, scale=3))
+    assert frames.shape == (6, 15, 21, 3)
+    assert gif.info["loop"] == 0 and gif.info["duration"] == 200  # forever, 1000 ms / 5 fps
+    np.testing.assert_array_equal(frames, np.repeat(np.repeat(clip, 3, 1), 3, 2))  # few colours: exact
+    _, once = decode_gif(animated_gif(clip, scale=1))
+    assert once.shape == (6, 5, 7, 3)
+    with pytest.raises(ValueError, match="fps"):
+        animated_gif(clip, fps=0)
+    with pytest.raises(ValueError, match="scale"):
+        animated_gif(clip, scale=0)
+    with pytest.raises(ValueError, match="clip"):
+        animated_gif(clip[0])
+
+
+def test_animated_gif_of_a_dataset_clip(vds):
+    clip = vds.get("video")[0]
+    _, frames = decode_gif(animated_gif(clip, fps=vds.info["fps"]))
+    assert frames.shape == (len(clip), 96, 96, 3)
+    assert np.abs(frames[:, ::3, ::3].astype(int) - clip).mean() < 8  # a 256-colour palette
+
+
+def test_thumbnail_cache_renders_filmstrips():
+    from mmcourse.plots import filmstrip
+
+    clips = np.random.default_rng(0).integers(0, 255, (3, 8, 4, 5, 3), dtype=np.uint8)
+    cache = ThumbnailCache(clips, size=46, render=lambda c: filmstrip(c, [0, 7]))
+    assert cache.scale == 4 and cache.pixels == (16, 44)  # the strip (4, 11) upscaled 4x
+    decoded = np.asarray(Image.open(io.BytesIO(cache(2))))
+    np.testing.assert_array_equal(decoded[::4, ::4], filmstrip(clips[2], [0, 7]))
+    assert cache(2) is cache(2) and cache.encoded == 1
+    with pytest.raises(ValueError, match="render"):
+        ThumbnailCache(clips, render="filmstrip")
+
+
+def test_video_preview_is_registered():
+    assert PREVIEWS["video"] is VideoPreview and VideoPreview.grid
+
+
+def test_explorer_offers_video_directions(vds, vengine):
+    ex = video_explorer(vds, vengine, k=6)
+    assert {"text → video", "video → text", "video → video", "video → image"} <= set(ex.direction.options)
+    assert ex.mode == "t2i" and ex.grid_modality == "image"
+    assert isinstance(ex.previews["video"], VideoPreview)
+    assert ex.previews["video"].widget.format == "gif"
+
+
+def test_text_to_video_results_are_filmstrips(vds, vengine):
+    ex = video_explorer(vds, vengine, k=6)
+    res = ex.search_text("a red circle moves left", direction="text → video")
+    assert ex.mode == "t2v" and res.ok and res.target == "video" and "videos" in ex.status.value
+    assert res.relevant is not None and len(res.ids) == 6 and res.ids.max() < vds.count("video")
+    cells = visible(ex)
+    assert [c["index"] for c in cells] == res.ids.tolist() and not visible_rows(ex)
+    assert ex.grid_modality == "video" and ex.thumbs is ex.previews["video"].thumbs
+    preview = ex.previews["video"]
+    h, w = ex.thumbs.pixels
+    for cell in cells:
+        assert cell["image"].value == ex.thumbs(cell["index"])
+        assert cell["image"].layout.width == f"{w}px"
+        strip = np.asarray(Image.open(io.BytesIO(cell["image"].value)))
+        assert strip.shape == (h, w, 3) and w > 3 * h  # four frames side by side
+    from mmcourse.plots import filmstrip
+
+    clip = vds.get("video")[res.ids[0]]
+    decoded = np.asarray(Image.open(io.BytesIO(cells[0]["image"].value)))
+    np.testing.assert_array_equal(decoded[::ex.thumbs.scale, ::ex.thumbs.scale],
+                                  filmstrip(clip, preview.frames))
+    assert len(preview.frames) == 4 and "search with this video" in cells[0]["button"].tooltip
+    # back to text → image: image thumbnails again, in the old layout
+    res = ex.search_text("a red circle", direction="t2i")
+    assert res.target == "image" and ex.grid_modality == "image"
+    cell = visible(ex)[0]
+    assert cell["image"].value == ex.previews["image"].thumbs(cell["index"])
+    assert np.asarray(Image.open(io.BytesIO(cell["image"].value))).shape == (96, 96, 3)
+    assert cell["image"].layout.width == "96px"
+    assert ex.image_grid.layout.grid_template_columns == "repeat(8, 112px)"
+
+
+def test_clicking_a_filmstrip_plays_that_clip(vds, vengine):
+    ex = video_explorer(vds, vengine, k=5)
+    ex.search_text("a star rises", direction="text → video")
+    target = ex._cells[1]["index"]
+    ex._cells[1]["button"].click()
+    assert ex.mode == "v2v" and ex.result.ok and target not in ex.result.ids
+    assert ex.query_indices["video"] == target
+    assert ex.query_panels["video"].layout.display == ""
+    _, frames = decode_gif(ex.previews["video"].widget.value)
+    assert frames.shape == (vds.info["frames"], 96, 96, 3)
+    assert vds.captions_of(target)[0] in ex.query_labels["video"].value.replace("&#x27;", "'")
+
+
+def test_video_to_text_lists_captions(vds, vengine):
+    ex = video_explorer(vds, vengine, k=4)
+    res = ex.search_item("video", 2, direction="video → text")
+    assert res.ok and res.target == "text" and len(visible_rows(ex)) == 4 and not visible(ex)
+    assert ex.mode == "v2t" and "video #2" in ex.status.value
+    ex.search_item("video", 7, direction="video → image")
+    assert ex.result.ok and ex.grid_modality == "image" and len(visible(ex)) == 4
+
+
+def test_bad_typed_video_query_goes_to_the_status(vds, vengine):
+    images, videos, _ = vengine
+    ex = video_explorer(vds, vengine, k=4, direction="text → video")
+    ex.text.value = "zzzz qqq"  # no known word
+    assert not ex.result.ok and "None of the words" in ex.status.value and not visible(ex)
+    broken = SearchExplorer(vds, images, lambda t: 1 / 0, embeddings={"video": videos},
+                            direction="text → video")
+    broken.text.value = "a red circle moves left"
+    assert not broken.result.ok and "ZeroDivisionError" in broken.status.value
+    wrong_dim = SearchExplorer(vds, images, lambda t: np.ones((len(t), 5)), embeddings={"video": videos},
+                               direction="t2v")
+    wrong_dim.text.value = "a red circle"
+    assert not wrong_dim.result.ok and "not in one joint space" in wrong_dim.status.value
+    wrong_dim.text.value = "   "
+    wrong_dim.search_button.click()  # an empty query: a message, no traceback
+    assert "Type a query first" in wrong_dim.status.value
+
+
+def test_browser_plays_clips(vds):
+    b = DatasetBrowser(vds, per_page=4)
+    assert b.clip_modality == "video"
+    card = b._cards[0]
+    assert card["image"].format == "gif"
+    _, frames = decode_gif(card["image"].value)
+    assert frames.shape == (vds.info["frames"], 96, 96, 3)
+    assert np.abs(frames[0, ::3, ::3].astype(int) - vds.images[0]).mean() < 8  # starts at the still
+    b.next_button.click()
+    assert b.gifs.encoded == 8 and b._cards[0]["image"].value == b.gifs(4)
+    b.show_page(0)
+    assert b.gifs.encoded == 8  # cached
+
+
+def test_browser_without_clips_shows_stills(ds):
+    b = DatasetBrowser(ds, per_page=2)
+    assert b.clip_modality is None and b.gifs is None
+    assert b._cards[0]["image"].format == "png" and b._cards[0]["image"].value == b.thumbs(0)

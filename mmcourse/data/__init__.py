@@ -2,6 +2,8 @@
 
 * ``load_dataset("shapes")`` — generated shapes scenes with exact caption ↔ image semantics (default);
 * ``load_dataset("digits")`` — scikit-learn's 1,797 real handwritten digit scans, captioned;
+* ``load_dataset("moving_shapes")`` — generated clips of moving shapes with motion captions
+  (modalities image = first frame, text, video; see :mod:`mmcourse.data.video`);
 * ``load_dataset("/path/to/data")`` — a local COCO captions / Karpathy split / Flickr8k folder or file.
 
 Each dataset carries the modalities ``"image"`` and ``"text"``; ``load_dataset(...,
@@ -52,12 +54,13 @@ def load_shapes(n_train: int = 20000, n_val: int = 1000, n_test: int = 1000, ima
 
 
 def load_dataset(name="shapes", modalities=None, **kwargs) -> CaptionDataset:
-    """Load a dataset by name (``"shapes"``, ``"digits"``) or from a local path.
+    """Load a dataset by name (``"shapes"``, ``"digits"``, ``"moving_shapes"``) or from a local path.
 
     ``modalities``: None (image and text), or the modalities wanted, e.g.
     ``("image", "text", "audio")``; each extra one is attached by its registered attach function
     (its data module, e.g. :mod:`mmcourse.data.speech` for ``"audio"``, is imported on first use).
-    ``kwargs`` go to :func:`load_shapes`, :func:`load_digits` or, for a path,
+    ``kwargs`` go to :func:`load_shapes`, :func:`load_digits`,
+    :func:`mmcourse.data.video.load_moving_shapes` or, for a path,
     :func:`mmcourse.data.formats.load_path` (``format=None|"coco"|"karpathy"|"flickr8k"``,
     ``image_size=64``, ``max_images=None``, ``strict=False``).
     """
@@ -66,16 +69,20 @@ def load_dataset(name="shapes", modalities=None, **kwargs) -> CaptionDataset:
         ds = load_shapes(**kwargs)
     elif isinstance(name, str) and name.lower() == "digits":
         ds = load_digits(**kwargs)
+    elif isinstance(name, str) and name.lower() == "moving_shapes":
+        from .video import load_moving_shapes
+
+        ds = load_moving_shapes(**kwargs)
     elif isinstance(name, (str, Path)):
         path = Path(name).expanduser()
         if not path.exists():
-            raise ValueError(f"name: expected 'shapes', 'digits' or an existing file or folder, "
+            raise ValueError(f"name: expected 'shapes', 'digits', 'moving_shapes' or an existing file or folder, "
                              f"got {str(name)!r} (no such path)")
         from .formats import load_path
 
         ds = load_path(path, **kwargs)
     else:
-        raise ValueError(f"name: expected 'shapes', 'digits' or a path, got {describe(name)}")
+        raise ValueError(f"name: expected 'shapes', 'digits', 'moving_shapes' or a path, got {describe(name)}")
     return attach_modalities(ds, wanted)
 
 

@@ -20,8 +20,8 @@ from .kernel import run_notebook
 from .scoring import FAILED, PASSED, score_notebook, totals
 
 # The cached variants the notebooks load: the default model and the word-order one in both
-# tracks, and the speech model (PyTorch only; notebook 07).
-_VARIANTS = {"torch": ("default", "word_order", "speech"), "keras": ("default", "word_order")}
+# tracks, the speech model and the best video tower (PyTorch only; notebooks 07 and 08).
+_VARIANTS = {"torch": ("default", "word_order", "speech", "video"), "keras": ("default", "word_order")}
 WARMUPS = {track: f"import mmcourse.{track} as m; " + "; ".join(
                f"m.load_default_model(variant={v!r}, progress=False)" for v in variants)
            for track, variants in _VARIANTS.items()}

@@ -40,9 +40,17 @@ __all__ = [
 _AUDIO_NAMES = ("embed_audio", "AudioEncoder", "SpeechModel", "load_speech_model")
 
 
+#: names of the video tower's module, imported on first use (``mmcourse.torch.embed_videos``)
+_VIDEO_NAMES = ("embed_videos", "VideoEncoder", "VideoModel", "train_video_model", "load_video_model")
+
+
 def __getattr__(name):
     if name in _AUDIO_NAMES:
         from . import audio
 
         return getattr(audio, name)
+    if name in _VIDEO_NAMES:
+        from . import video
+
+        return getattr(video, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -42,13 +42,22 @@ def embed_images(model: DualEncoder, images, batch_size: int = 512, device=None)
     return torch.cat(out).numpy().astype(np.float32, copy=False)
 
 
+def _check_text_model(model, name: str = "model"):
+    """Any joint model with a text tower and a vocabulary (DualEncoder, a video model, ...)."""
+    if not (isinstance(model, JointEncoder) and "text" in model.modalities
+            and callable(getattr(model, "tokenize", None))):
+        raise ValueError(f"{name}: expected a mmcourse.torch model with a text tower and a "
+                         f"vocabulary (e.g. a DualEncoder), got {type(model).__name__}")
+
+
 @torch.no_grad()
 def embed_texts(model: DualEncoder, texts, batch_size: int = 1024, device=None) -> np.ndarray:
     """Captions (list of m strings) → float32 (m, d) unit-norm embeddings.
 
+    ``model``: any joint model with a text tower and a vocabulary (a DualEncoder, a video model).
     Unknown words map to ``<unk>``; a caption without any token raises ValueError.
     """
-    _check_model(model)
+    _check_text_model(model)
     texts = check_texts(texts, "texts")
     batch_size = check_int(batch_size, "batch_size")
     ids, lengths = model.tokenize(texts, "texts")
@@ -57,7 +66,7 @@ def embed_texts(model: DualEncoder, texts, batch_size: int = 1024, device=None) 
     was_training = model.training
     model.eval()
     try:
-        out = [model.encode_texts(ids[i:i + batch_size].to(dev), lengths[i:i + batch_size]).float().cpu()
+        out = [model.encode("text", ids[i:i + batch_size].to(dev), lengths[i:i + batch_size]).float().cpu()
                for i in range(0, len(ids), batch_size)]
     finally:
         model.train(was_training)
@@ -65,8 +74,8 @@ def embed_texts(model: DualEncoder, texts, batch_size: int = 1024, device=None) 
 
 
 def make_text_encoder_fn(model: DualEncoder):
-    """A callable ``list[str] -> (n, d)`` float32 array in the images' space (for the widgets)."""
-    _check_model(model)
+    """A callable ``list[str] -> (n, d)`` float32 array in the joint space (for the widgets)."""
+    _check_text_model(model)
 
     def encode(texts):
         return embed_texts(model, texts)

@@ -38,6 +38,11 @@ def default_model_path(dataset: str = "shapes", variant: str = "default", datase
         from .audio import speech_model_path
 
         return speech_model_path(cache_dir, dataset_kwargs, **overrides)
+    if variant == "video":
+        _model_cache.check_variant(dataset, variant, "torch")
+        from .video import video_model_path
+
+        return video_model_path(cache_dir=cache_dir, dataset_kwargs=dataset_kwargs, **overrides)
     params = default_model_params(dataset, variant, dataset_kwargs, **overrides)
     env = dict(torch=torch.__version__, device=get_device(overrides.get("device")).type)
     return _model_cache.model_path(params, env, "torch", dataset, variant, ".pt", cache_dir=cache_dir)
@@ -50,7 +55,9 @@ def load_default_model(dataset: str = "shapes", variant: str = "default", progre
     ``variant="default"``: GRU + InfoNCE; ``"word_order"``: GRU + InfoNCE + each image's
     relational caption against its swapped twin (``scene_twins``; shapes only); ``"speech"``
     (shapes only): the default model with an audio tower bound to it
-    (``mmcourse.torch.audio.load_speech_model``). The first call trains (≈ 1 min on 2 CPU
+    (``mmcourse.torch.audio.load_speech_model``); ``"video"``: the best temporal model of the
+    moving-shapes clips (a :class:`~mmcourse.torch.video.VideoModel`,
+    ``mmcourse.torch.video.load_video_model``; ``dataset`` "moving_shapes"). The first call trains (≈ 1 min on 2 CPU
     cores, seeded) and caches; later calls load in well under a second. ``dataset_kwargs`` and
     ``**overrides`` (any ``train_dual_encoder`` argument) change the parameters — and the key.
     """
@@ -62,6 +69,12 @@ def load_default_model(dataset: str = "shapes", variant: str = "default", progre
 
         return load_speech_model(progress=progress, cache_dir=cache_dir, dataset_kwargs=dataset_kwargs,
                                  **overrides)
+    if variant == "video":
+        _model_cache.check_variant(dataset, variant, "torch")
+        from .video import load_video_model
+
+        return load_video_model(progress=progress, cache_dir=cache_dir, dataset_kwargs=dataset_kwargs,
+                                **overrides)
     path = default_model_path(dataset, variant, dataset_kwargs, cache_dir, **overrides)
 
     def build(path):
