@@ -1,99 +1,127 @@
-"""One wrong answer costs only its own points: a static check over every solution notebook.
+"""One wrong answer costs only its own points (``mmcourse.grading.isolation``).
 
-Every graded test cell may use only names defined by its own answer cell (same id, or the answer cell just before it), by cells that are not
-part of an exercise (setup, prose examples, ungraded code), by itself, or by builtins — never a
-name defined only by another exercise's answer cell or test cell (hidden tests included). A name
-that a non-exercise cell also defines is fine: it exists whatever the learner's answers do.
-(Executing every notebook once per broken exercise is too slow for the suite.)
+The static check runs over every solution notebook here; the dynamic one (every test cell run with
+every other exercise before it broken) runs on hand-made notebooks here and on every solution
+notebook in ``tests/test_notebooks.py``, whose single execution of each solution uses it.
 """
 from __future__ import annotations
 
-import ast
-import builtins
+import tempfile
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from mmcourse.grading.isolation import breaking_hook, cell_names, exercises, foreign_reads
+from mmcourse.grading.kernel import run_notebook
+from mmcourse.grading.release import release_notebook
+from mmcourse.grading.scoring import PASSED, score_notebook
+
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
 
 
-def _bound(tree) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.add(node.id)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                names.add((alias.asname or alias.name).split(".")[0])
-        elif isinstance(node, ast.arg):
-            names.add(node.arg)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            names.add(node.name)
-    return names
+def _meta(gid, solution, grade):
+    return {"nbgrader": {"schema_version": 3, "grade_id": gid, "solution": solution, "grade": grade,
+                         "locked": not solution, "points": 1 if grade else 0, "task": False}}
 
 
-def _loaded(tree) -> set[str]:
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-
-
-def _parse(source: str):
-    lines = [ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!"))]
-    return ast.parse("\n".join(lines))
-
-
-def _exercise_of(gid: str) -> str:
-    return gid[:-len("-test")] if gid.endswith("-test") else gid
-
-
-def foreign_names(nb) -> dict:
-    """{test cell id: names it uses that only another exercise's cells define}."""
-    neutral: set[str] = set(dir(builtins)) | {"get_ipython", "display", "__file__"}
-    owners: dict[str, set[str]] = {}
-    tests = []
-    last_answer = None  # a test cell also owns the answer cell just before it (nb10's milestones)
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        tree = _parse(cell.source)
-        if meta.get("solution") or meta.get("grade"):
-            exercise = _exercise_of(meta["grade_id"])
-            for name in _bound(tree):
-                owners.setdefault(name, set()).add(exercise)
-            if meta.get("solution") and not meta.get("grade"):
-                last_answer = exercise
-            if meta.get("grade"):
-                tests.append((meta["grade_id"], {exercise, last_answer}, tree))
-        else:
-            neutral |= _bound(tree)
-    problems = {}
-    for gid, mine, tree in tests:
-        own = _bound(tree)
-        bad = sorted(n for n in _loaded(tree) - own - neutral
-                     if n in owners and not owners[n] & mine)
-        if bad:
-            problems[gid] = bad
-    return problems
+def _notebook(cells):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src, metadata=_meta(*m) if m else {}) for src, m in cells]
+    return nb
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
-def test_test_cells_use_only_their_own_exercise(path):
+def test_test_cells_read_only_their_own_exercise(path):
     nb = nbformat.read(path, as_version=4)
-    assert foreign_names(nb) == {}
+    assert exercises(nb), f"{path.name} has no exercises"
+    assert foreign_reads(nb) == {}
 
 
-def test_the_check_finds_a_test_cell_that_borrows_another_exercises_data():
-    nb = nbformat.v4.new_notebook()
-    meta = lambda gid, sol, grade: {"nbgrader": {"grade_id": gid, "solution": sol, "grade": grade,
-                                                 "locked": not sol, "points": 1 if grade else 0}}
-    cells = [("import numpy as np", {}),
-             ("def f(x):\n    return x", meta("nb99-f", True, False)),
-             ("assert f(1) == 1\n_a = np.ones(3)", meta("nb99-f-test", False, True)),
-             ("def g(x):\n    return 2 * x", meta("nb99-g", True, False)),
-             ("assert (g(_a) == 2).all() and f(0) == 0", meta("nb99-g-test", False, True))]
-    nb.cells = [nbformat.v4.new_code_cell(src, metadata=m) for src, m in cells]
-    assert foreign_names(nb) == {"nb99-g-test": ["_a", "f"]}
+def test_cell_names_follow_execution_order_and_scopes():
+    src = ("import numpy as np\n_x = np.ones(3)\nfor _i in range(2):\n    _r = f(_i)\n    g(_r)\n"
+           "with open(p) as fh:\n    _t = fh.read()\ny = y + 1\n"
+           "def h(a):\n    local = a + outer\n    return local\n"
+           "[k * scale for k in range(3)]\n%matplotlib inline\n")
+    bound, reads = cell_names(src)
+    assert {"np", "_x", "_i", "_r", "fh", "_t", "y", "h"} <= bound
+    assert reads == {"f", "g", "p", "y", "outer", "scale"}  # never _r, a, local, k, range
+    assert cell_names("def broken(:\n") == (set(), set())
+
+
+def test_static_check_finds_a_test_cell_that_borrows_another_exercises_data():
+    nb = _notebook([("import numpy as np", None),
+                    ("def f(x):\n    return x", ("nb99-f", True, False)),
+                    ("assert f(1) == 1\n_a = np.ones(3)", ("nb99-f-test", False, True)),
+                    ("def g(x):\n    return 2 * x", ("nb99-g", True, False)),
+                    ("assert (g(_a) == 2).all() and f(0) == 0", ("nb99-g-test", False, True))])
+    assert foreign_reads(nb) == {"nb99-g-test": {"_a": ["nb99-f"], "f": ["nb99-f"]}}
+
+
+def test_static_check_follows_values_through_ordinary_cells():
+    nb = _notebook([("def f(x):\n    return x + 1", ("nb99-f", True, False)),
+                    ("assert f(1) == 2", ("nb99-f-test", False, True)),
+                    ("z = f(41)\nw = 3", None),                      # z depends on f, w does not
+                    ("def g(x):\n    return x", ("nb99-g", True, False)),
+                    ("assert g(w) == 3", ("nb99-g-test", False, True)),
+                    ("assert g(z) == 42", ("nb99-g-2-test", False, True)),
+                    ("z = 42", None),                                 # a fresh value: no longer f's
+                    ("assert g(z) == 42", ("nb99-g-3-test", False, True))])
+    assert foreign_reads(nb) == {"nb99-g-2-test": {"z": ["nb99-f"]}}
+
+
+def test_an_answer_may_use_anything_and_its_test_depends_on_itself_only():
+    nb = _notebook([("def f(x):\n    return x", ("nb99-f", True, False)),
+                    ("assert f(1) == 1", ("nb99-f-test", False, True)),
+                    ("def g(x):\n    return f(x) * 2", ("nb99-g", True, False)),  # the learner's choice
+                    ("assert g(1) == 2", ("nb99-g-test", False, True))])
+    assert foreign_reads(nb) == {}
+
+
+def _run_breaking(nb):
+    hook, broken_for = breaking_hook(nb, release_notebook(nb))
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run_notebook(nb, tmp, cell_timeout=60, before_cell=hook, memory_mb=None)
+    outcome = {s.grade_id: s.outcome for s in score_notebook(result.nb, result.outcomes)}
+    failed = [i for i, o in enumerate(result.outcomes) if o is not None and not o.ok]
+    return outcome, broken_for, failed
+
+
+SOL = "    ### BEGIN SOLUTION\n    return {}\n    ### END SOLUTION"
+
+
+@pytest.mark.slow
+def test_each_test_cell_runs_with_the_other_exercises_broken():
+    nb = _notebook([("import numpy as np", None),
+                    ("def f(x):\n" + SOL.format("x + 1"), ("nb99-f", True, False)),
+                    ("assert f(1) == 2\n_a = np.ones(2)", ("nb99-f-test", False, True)),
+                    ("z = f(41)", None),                                              # intact f here
+                    ("def g(x):\n" + SOL.format("2 * x"), ("nb99-g", True, False)),
+                    ("assert g(2) == 4", ("nb99-g-test", False, True)),              # its own only
+                    ("assert g(_a).sum() == 4", ("nb99-g-borrow-test", False, True)),  # f's test data
+                    ("assert g(z) == 84", ("nb99-g-flow-test", False, True)),        # f via z: static
+                    ("w = g(f(1))", None),                                            # intact again
+                    ("def h(x):\n" + SOL.format("f(x)"), ("nb99-h", True, False)),
+                    ("assert h(0) == 1", ("nb99-h-test", False, True))])             # f inside h
+    outcome, broken_for, failed = _run_breaking(nb)
+    assert outcome == {"nb99-f-test": PASSED, "nb99-g-test": PASSED, "nb99-g-borrow-test": "failed",
+                       "nb99-g-flow-test": PASSED, "nb99-h-test": "failed"}
+    assert failed == [6, 10]                      # ordinary cells always see the intact answers
+    assert broken_for[2] == [] and broken_for[5] == ["nb99-f"] and broken_for[10] == ["nb99-f", "nb99-g"]
+    assert foreign_reads(nb) == {"nb99-g-borrow-test": {"_a": ["nb99-f"]},
+                                 "nb99-g-flow-test": {"z": ["nb99-f"]}}
+
+
+@pytest.mark.slow
+def test_breaking_restores_names_an_answer_rebinds_and_brings_the_answers_back():
+    nb = _notebook([("scores = [1, 2]\nlimit = 5", None),
+                    ("limit = 10\ndef f():\n" + SOL.format("limit"), ("nb99-f", True, False)),
+                    ("assert f() == 10\nscores = None", ("nb99-f-test", False, True)),
+                    ("def g(s):\n" + SOL.format("sum(s)"), ("nb99-g", True, False)),
+                    ("assert g(scores) == 3 and limit == 10", ("nb99-g-test", False, True)),
+                    ("assert f() == 10 and scores is None", None)])
+    # the student's f-cell still sets limit = 10 (outside the solution region); scores is restored
+    # for g's test, and everything is intact again afterwards
+    outcome, _, failed = _run_breaking(nb)
+    assert outcome == {"nb99-f-test": PASSED, "nb99-g-test": PASSED} and failed == []

@@ -1,5 +1,6 @@
-"""Every course notebook: the solution earns full marks, its prose states only figures it printed,
-and the student version scores 0 without grader error.
+"""Every course notebook: the solution earns full marks — each test cell with every other exercise
+before it broken (``mmcourse.grading.isolation``), so one wrong answer costs only its own points —
+its prose states only figures it printed, and the student version scores 0 without grader error.
 
 Parametrized over whatever ``solutions/*.ipynb`` exist when the suite runs. Each notebook's tests
 share an xdist group, so ``pytest -n 2 --dist loadgroup`` splits notebooks across the workers, and
@@ -13,8 +14,9 @@ import pytest
 
 from mmcourse.grading.cells import read_notebook
 from mmcourse.grading.grade import grade_one
+from mmcourse.grading.isolation import breaking_hook
 from mmcourse.grading.kernel import run_notebook
-from mmcourse.grading.release import release
+from mmcourse.grading.release import release, release_notebook
 from mmcourse.grading.runner import RunRow, score_run, tracks_needed, warm_up
 from test_prose_numbers import ALLOW, prose_problems
 
@@ -40,11 +42,15 @@ _EXECUTED: dict = {}
 
 
 def execute(path: Path):
-    """Run the solution notebook ``path`` once (in a temp dir) and keep its executed copy."""
+    """Run the solution notebook ``path`` once (in a temp dir) and keep its executed copy and,
+    per test cell, the exercises that were broken while it ran."""
     if path not in _EXECUTED:
+        nb = read_notebook(path)
+        hook, broken_for = breaking_hook(nb, release_notebook(nb))
         with tempfile.TemporaryDirectory(prefix="mmcourse-run-") as tmp:
-            _EXECUTED[path] = run_notebook(read_notebook(path), tmp, cell_timeout=CELL_TIMEOUT,
-                                           notebook_timeout=NOTEBOOK_TIMEOUT)
+            result = run_notebook(nb, tmp, cell_timeout=CELL_TIMEOUT, notebook_timeout=NOTEBOOK_TIMEOUT,
+                                  before_cell=hook)
+        _EXECUTED[path] = (result, broken_for)
     return _EXECUTED[path]
 
 
@@ -75,15 +81,18 @@ def test_student_notebooks_never_name_the_reference_answers():
 
 
 @pytest.mark.parametrize("path", _params())
-def test_solution_scores_full_marks(path, warm_models):
-    row = score(path, execute(path))
+def test_solution_scores_full_marks_with_the_other_exercises_broken(path, warm_models):
+    result, broken_for = execute(path)
+    row = score(path, result)
     assert row.total > 0, f"{path.name} has no autograded test cells"
-    assert row.ok, f"{path.name}: {row.passed}/{row.total} test cells passed\n" + "\n".join(row.failures)
+    broken = {i: ex for i, ex in broken_for.items() if ex and not result.outcomes[i].ok}
+    assert row.ok, (f"{path.name}: {row.passed}/{row.total} test cells passed\n" + "\n".join(row.failures)
+                    + "".join(f"\n(cell {i} ran with these exercises broken: {ex})" for i, ex in broken.items()))
 
 
 @pytest.mark.parametrize("path", _params())
 def test_solution_prose_states_only_printed_figures(path, warm_models):
-    problems = prose_problems(execute(path).nb, ALLOW.get(path.stem, ()))
+    problems = prose_problems(execute(path)[0].nb, ALLOW.get(path.stem, ()))
     assert not problems, (f"{path.name}: print these figures in a cell above, rephrase them, or (for a "
                           "definition) add them to ALLOW in tests/test_prose_numbers.py:\n"
                           + "\n".join(problems))
