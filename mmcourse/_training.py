@@ -68,24 +68,45 @@ def check_dataset(dataset):
     return train, val
 
 
-class Batches:
-    """Seeded sampler: epochs over shuffled training images, one random caption per image."""
+def scene_groups(dataset, modality: str) -> list[np.ndarray]:
+    """For each scene (image) of ``dataset``, the indices of its ``modality`` items, in index
+    order (``"image"``: the scene itself; ``"text"``: its captions, as ``image_captions()``)."""
+    scene = dataset.modality(modality).scene_index
+    order = np.argsort(scene, kind="stable")
+    bounds = np.searchsorted(scene[order], np.arange(dataset.n_images + 1))
+    return [order[bounds[i]:bounds[i + 1]] for i in range(dataset.n_images)]
 
-    def __init__(self, dataset, batch_size, rng):
-        caps = dataset.image_captions()
-        self.images = np.array([i for i, c in enumerate(caps) if len(c)], dtype=np.int64)
-        self.caps = caps
+
+class Batches:
+    """Seeded sampler of one modality pair ``(a, b)``: epochs over the shuffled scenes that have
+    items of both, ``batch_size`` distinct scenes per batch, and one random item of each modality
+    per scene. A modality with exactly one item per scene (an image, a clip) takes it without a
+    draw, so the image–text pair draws exactly what it always drew: one caption per image."""
+
+    def __init__(self, dataset, batch_size, rng, pair=("image", "text")):
+        self.groups = [scene_groups(dataset, m) for m in pair]
+        self.single = [all(len(g) <= 1 for g in groups) for groups in self.groups]
+        self.images = np.array([s for s in range(dataset.n_images)
+                                if all(len(groups[s]) for groups in self.groups)], dtype=np.int64)
         self.batch_size = min(batch_size, len(self.images))
         self.rng = rng
         self._order, self._pos = np.empty(0, np.int64), 0
 
     def next(self):
+        """``(a_items, b_items)``: int64 (batch,) item indices of the two modalities, row i of
+        both from the same scene."""
         if self._pos + self.batch_size > len(self._order):
             self._order, self._pos = self.rng.permutation(self.images), 0
-        img = self._order[self._pos:self._pos + self.batch_size]
+        scenes = self._order[self._pos:self._pos + self.batch_size]
         self._pos += self.batch_size
-        cap = np.array([c[self.rng.integers(len(c))] for c in (self.caps[i] for i in img)])
-        return img, cap
+        picks = []
+        for groups, single in zip(self.groups, self.single):
+            if single:
+                picks.append(np.array([groups[s][0] for s in scenes], dtype=np.int64))
+            else:
+                picks.append(np.array([g[self.rng.integers(len(g))] for g in (groups[s] for s in scenes)],
+                                      dtype=np.int64))
+        return picks[0], picks[1]
 
 
 def prefetched(make, count: int):
@@ -168,7 +189,9 @@ class TrainConfig:
     ``train`` / ``val``: the dataset's splits (val may be None); ``steps``: the number of steps
     (from ``epochs`` when given); ``mask_fn``: the false-negative masking direction actually used
     (None when off or when the dataset has no relevance structure); ``pairs``: the modality pairs
-    the contrastive loss runs over, e.g. ``(("image", "text"),)``.
+    the contrastive loss runs over, e.g. ``(("image", "text"),)``, each a scene modality first
+    where it has one; ``counterfactual_pair``: the pair whose captions get hard negatives and
+    scene twins (a scene modality and ``"text"``), or None.
     """
 
     train: object
@@ -192,6 +215,7 @@ class TrainConfig:
     min_freq: int
     num_threads: int | None
     pairs: tuple = (("image", "text"),)
+    counterfactual_pair: tuple | None = ("image", "text")
 
 
 def _non_negative(value, name):
@@ -217,14 +241,14 @@ def training_config(dataset, *, rnn="gru", loss="infonce", steps=None, epochs=No
 
     Every bad value raises a ValueError naming the argument, up front — before any framework
     work, and never later inside a batch-preparing thread. Counterfactual captions
-    (``hard_negatives``, ``scene_twins``) are checked against ``dataset.has_counterfactuals``.
+    (``hard_negatives``, ``scene_twins``) are checked against ``dataset.counterfactuals``.
 
     ``num_threads`` defaults to ``DEFAULT_NUM_THREADS`` = 2 in both tracks: the course is
     designed and measured on 2 CPU cores, a fixed count gives the same speed and the same
     floating-point reductions on a bigger machine, and several notebooks or test workers running
     at once do not oversubscribe the cores. ``None`` leaves the framework's own setting.
     ``model_modalities``: the towers of the model to train; every pair of them present in the
-    dataset must be one of ``trainable_pairs`` (the pairs the track's loop can batch).
+    dataset must be one of ``trainable_pairs`` (the pairs the track's loop can batch; None: any).
     """
     from ._validation import check_choice, check_int
 
@@ -252,29 +276,54 @@ def training_config(dataset, *, rnn="gru", loss="infonce", steps=None, epochs=No
     eval_every = max(steps // 5, 1) if eval_every is None else check_int(eval_every, "eval_every")
     if not isinstance(hard_negatives, (bool, np.bool_)):
         raise ValueError(f"hard_negatives: expected True or False, got {hard_negatives!r}")
-    if hard_negatives and not train.has_counterfactuals:
-        raise ValueError(f"hard_negatives: expected a dataset with counterfactual captions (shapes), "
-                         f"got {dataset.name!r} which has none")
-    scene_twins, twin_weight = check_twins(scene_twins, twin_weight, train, dataset.name)
     fn_mode = false_negative_mode(mask_false_negatives)
     min_freq = check_int(min_freq, "min_freq")
     if num_threads is not None:
         num_threads = check_int(num_threads, "num_threads")
-    present = [m for m in model_modalities if m in dataset.modalities]
-    pairs = modality_pairs(present)
-    trainable = {tuple(p) for p in trainable_pairs} | {tuple(p)[::-1] for p in trainable_pairs}
-    if not pairs or any(p not in trainable for p in pairs):
-        raise ValueError(f"model: expected towers whose modality pairs in the dataset are among "
-                         f"{sorted(tuple(p) for p in trainable_pairs)}, got towers "
-                         f"{tuple(model_modalities)} and dataset modalities {tuple(dataset.modalities)} "
-                         f"(pairs {list(pairs)})")
+    pairs = training_pairs(train, model_modalities, trainable_pairs)
+    cf_pair = next((p for p in pairs if p[1] == "text"
+                    and train.modality(p[0]).role == "scene"), None)
+    if hard_negatives:
+        check_counterfactual(train, "hard_negatives", cf_pair, dataset.name)
+    scene_twins, twin_weight = check_twins(scene_twins, twin_weight, train, dataset.name)
+    if scene_twins:
+        check_counterfactual(train, "scene_twins", cf_pair, dataset.name)
     return TrainConfig(train=train, val=val, rnn=rnn, loss=loss, steps=steps, time_budget=time_budget,
                        batch_size=batch_size, lr=lr, weight_decay=weight_decay, margin=margin,
                        hinge_warmup=float(hinge_warmup), seed=seed, hard_negatives=bool(hard_negatives),
                        scene_twins=scene_twins, twin_weight=twin_weight,
                        mask_fn=fn_mode if train.has_structure else None, eval_every=eval_every,
                        eval_images=eval_images, min_freq=min_freq, num_threads=num_threads,
-                       pairs=pairs)
+                       pairs=pairs, counterfactual_pair=cf_pair)
+
+
+def training_pairs(train, model_modalities, trainable_pairs) -> tuple:
+    """The modality pairs to train: every pair of the model's towers that the dataset carries,
+    each oriented scene modality first (``("image", "text")``, ``("video", "text")``); ValueError
+    unless they are all among ``trainable_pairs`` (either orientation)."""
+    present = [m for m in model_modalities if m in train.modalities]
+    pairs = tuple((b, a) if train.modality(a).role == "description" and train.modality(b).role == "scene"
+                  else (a, b) for a, b in modality_pairs(present))
+    allowed = () if trainable_pairs is None else trainable_pairs
+    trainable = {tuple(p) for p in allowed} | {tuple(p)[::-1] for p in allowed}
+    if not pairs or (trainable_pairs is not None and any(p not in trainable for p in pairs)):
+        raise ValueError(f"model: expected towers whose modality pairs in the dataset are among "
+                         f"{sorted(tuple(p) for p in allowed)}, got towers "
+                         f"{tuple(model_modalities)} and dataset modalities {tuple(train.modalities)} "
+                         f"(pairs {list(pairs)})")
+    return pairs
+
+
+def check_counterfactual(train, capability: str, pair, dataset_name) -> None:
+    """ValueError unless the dataset writes ``capability`` and the model trains a scene modality
+    against the captions (``pair``), where counterfactual captions go."""
+    if capability not in train.counterfactuals:
+        raise ValueError(f"{capability}: expected a dataset that writes them (counterfactual captions, "
+                         f"e.g. the shapes scenes), got {dataset_name!r} which has "
+                         f"{list(train.counterfactuals) or 'none'}")
+    if pair is None:
+        raise ValueError(f"{capability}: expected a model with a scene tower (image, video) and a "
+                         f"text tower, whose captions get the counterfactuals; got none")
 
 
 def check_twins(scene_twins, twin_weight, train, dataset_name):
@@ -286,7 +335,7 @@ def check_twins(scene_twins, twin_weight, train, dataset_name):
     if twin_weight is None:
         raise ValueError("twin_weight: expected a positive number, got None")
     twin_weight = positive_number(twin_weight, "twin_weight")
-    if scene_twins and not train.has_counterfactuals:
+    if scene_twins and "scene_twins" not in train.counterfactuals:
         raise ValueError(f"scene_twins: expected 0 for a dataset without counterfactual captions "
                          f"(twins are built from shapes scenes), got {scene_twins} for {dataset_name!r}")
     return scene_twins, twin_weight
@@ -294,76 +343,114 @@ def check_twins(scene_twins, twin_weight, train, dataset_name):
 
 # ----------------------------------------------------------------------------- batches
 @dataclass
-class Batch:
-    """One training batch as NumPy data: ``images`` int64 (b,) image indices, ``captions``
-    int64 (b,) caption indices, ``fn_mask`` bool (b, b) or None (image i, caption j: True when
-    caption j also fits image i), ``negatives`` list[str] or None (counterfactual captions, one
-    per caption that has one), ``twin_rows`` int64 (p,) or None (batch rows of the images with a
-    scene twin) and ``twin_texts`` list[str] (p positives, then their p twins) or None."""
+class PairBatch:
+    """One modality pair's part of a batch: ``a`` and ``b`` int64 (batch,) item indices of
+    ``pair[0]`` and ``pair[1]`` (row i of both from one scene), and ``fn_mask`` bool
+    (batch, batch) or None: entry (i, j) True when b-item j also fits a-item i (not a negative
+    when ranking a-items for it)."""
 
-    images: np.ndarray
-    captions: np.ndarray
+    pair: tuple
+    a: np.ndarray
+    b: np.ndarray
     fn_mask: np.ndarray | None
+
+
+@dataclass
+class Batch:
+    """One training batch as NumPy data: ``parts``, one :class:`PairBatch` per modality pair of
+    the config (the contrastive loss runs over each); ``negatives`` list[str] or None
+    (counterfactual captions, one per caption of the counterfactual pair that has one);
+    ``twin_rows`` int64 (p,) or None (rows of that pair whose scene has a scene twin) and
+    ``twin_texts`` list[str] (p positives, then their p twins) or None. ``images``,
+    ``captions`` and ``fn_mask`` are the first pair's (the image–text pair of a dual encoder)."""
+
+    parts: list
     negatives: list | None
     twin_rows: np.ndarray | None
     twin_texts: list | None
+
+    @property
+    def images(self) -> np.ndarray:
+        return self.parts[0].a
+
+    @property
+    def captions(self) -> np.ndarray:
+        return self.parts[0].b
+
+    @property
+    def fn_mask(self) -> np.ndarray | None:
+        return self.parts[0].fn_mask
 
 
 class BatchPlan:
     """The seeded sequence of training batches of a config, in both tracks the same.
 
-    Three generators: ``seed`` for the images and captions (:class:`Batches`), ``seed + 1`` for
-    the hard negatives, ``seed + 2`` for the scene twins; the counterfactual captions come from
+    One :class:`Batches` sampler per modality pair: the first with generator ``seed``, pair k > 0
+    with ``seed + 2 + k``; ``seed + 1`` draws the hard negatives and ``seed + 2`` the scene
+    twins, both for ``config.counterfactual_pair`` (a scene modality and the captions), from
     ``train.hard_negatives`` / ``train.scene_twins`` (the dataset's capability).
     """
 
     def __init__(self, config: TrainConfig):
         self.config, self.train = config, config.train
-        self.batches = Batches(config.train, config.batch_size, np.random.default_rng(config.seed))
+        self.samplers = [Batches(config.train, config.batch_size,
+                                 np.random.default_rng(config.seed + (2 + k if k else 0)), pair)
+                         for k, pair in enumerate(config.pairs)]
+        self.batches = self.samplers[0]
         self.neg_rng = np.random.default_rng(config.seed + 1)
         self.twin_rng = np.random.default_rng(config.seed + 2)
 
     def next(self) -> Batch:
         cfg, train = self.config, self.train
-        img_idx, cap_idx = self.batches.next()
-        fn_mask = negs = rows = texts = None
-        if cfg.mask_fn:
-            fn_mask = train.relevance("text", "image", cap_idx, img_idx, graded=False).T > 0
-        if cfg.hard_negatives:
-            negs = [t for t in train.hard_negatives(cap_idx.tolist(), self.neg_rng) if t] or None
-        if cfg.scene_twins:  # relational captions from the scenes, against their swapped twins
-            r, pos, twin = train.scene_twins(img_idx[:cfg.scene_twins], self.twin_rng)
-            if len(r):
-                rows, texts = np.asarray(r), list(pos) + list(twin)
-        return Batch(img_idx, cap_idx, fn_mask, negs, rows, texts)
+        parts = []
+        for pair, sampler in zip(cfg.pairs, self.samplers):
+            a, b = sampler.next()
+            mask = None
+            if cfg.mask_fn:
+                mask = train.relevance(pair[1], pair[0], b, a, graded=False).T > 0
+            parts.append(PairBatch(pair, a, b, mask))
+        negs = rows = texts = None
+        if cfg.counterfactual_pair is not None:
+            cf = parts[cfg.pairs.index(cfg.counterfactual_pair)]
+            if cfg.hard_negatives:
+                negs = [t for t in train.hard_negatives(cf.b.tolist(), self.neg_rng) if t] or None
+            if cfg.scene_twins:  # relational captions from the scenes, against their swapped twins
+                scenes = train.modality(cf.pair[0]).scene_index[cf.a[:cfg.scene_twins]]
+                r, pos, twin = train.scene_twins(scenes, self.twin_rng)
+                if len(r):
+                    rows, texts = np.asarray(r), list(pos) + list(twin)
+        return Batch(parts, negs, rows, texts)
 
 
 # ----------------------------------------------------------------------------- evaluation
-def make_evaluator(val, max_images: int, seed: int, embed):
-    """``f() -> dict`` with text→image hit rate@1/5/10 and image→text R@10 on ``val``, or None
-    when ``val`` is too small to rank (fewer than 2 images or no caption).
+def make_evaluator(val, max_images: int, seed: int, embed, pair=("image", "text")):
+    """``f() -> dict`` on ``val`` for the modality pair ``(a, b)`` (a scene modality and a
+    description one, e.g. image and text): b→a hit rate@1/5/10 (``val_R@k``) and a→b R@10
+    (``val_i2t_R@10``), or None when ``val`` is too small to rank (fewer than 2 scenes or no
+    b-item).
 
     ``embed(modality, items) -> (n, d)`` float32 unit rows (the track's embedding function).
-    Up to ``max_images`` validation images are kept (a seeded sample, in index order).
-    Text→image counts every image that satisfies a caption as relevant (where the dataset
-    knows), image→text only the image's own captions (the papers' protocol).
+    Up to ``max_images`` validation scenes are kept (a seeded sample, in index order).
+    b→a counts every a-item that satisfies a b-item as relevant (where the dataset knows),
+    a→b only the scene's own items (the papers' protocol).
     """
     from .metrics import hit_rate_at_k
 
-    if val is None or val.n_images < 2 or val.n_captions < 1:
+    a, b = pair
+    if val is None or val.n_images < 2 or val.count(b) < 1:
         return None
     if val.n_images > max_images:
         keep = np.sort(np.random.default_rng(seed).choice(val.n_images, max_images, replace=False))
         val = val.subset(image_indices=keep)
-    t2i_rel = val.relevance("text", "image") > 0
-    i2t_rel = val.paired("image", "text")
+    b2a_rel = val.relevance(b, a) > 0
+    a2b_rel = val.paired(a, b)
 
     def evaluate():
-        img = embed("image", val.get("image"))
-        txt = embed("text", val.get("text"))
-        scores = txt @ img.T
-        out = {f"val_R@{k}": float(hit_rate_at_k(scores, t2i_rel, k=k)) for k in (1, 5, 10)}
-        out["val_i2t_R@10"] = float(hit_rate_at_k(scores.T, i2t_rel, k=10))
+        emb_a = embed(a, val.get(a))
+        emb_b = embed(b, val.get(b))
+        scores = emb_b @ emb_a.T
+        out = {f"val_R@{k}": float(hit_rate_at_k(scores, b2a_rel, k=k)) for k in (1, 5, 10)}
+        out["val_i2t_R@10"] = float(hit_rate_at_k(scores.T, a2b_rel, k=10))
         return out
 
     return evaluate

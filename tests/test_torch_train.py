@@ -169,3 +169,49 @@ def test_digits_train_end_to_end():
     assert emb.shape == (4, 128)
     with pytest.raises(ValueError, match="hard_negatives"):
         train_dual_encoder(digits, hard_negatives=True, progress=False)
+
+
+# ----------------------------------------------------------------------------- modality pairs
+def _state(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_training_runs_infonce_over_every_pair_of_towers(tiny):
+    """A model with image, text and audio towers on a dataset with spoken captions trains over
+    (image, text), (image, audio) and (text, audio): every tower moves, and the loss is the sum
+    of the three pairs' losses (three times one pair's at the start, near log(batch))."""
+    from mmcourse._training import training_config
+    from mmcourse.text import Vocabulary
+    from mmcourse.torch.audio import SpeechModel
+
+    spoken = tiny.with_modality("audio")
+    torch.manual_seed(0)
+    dual = DualEncoder(Vocabulary.build(spoken.subset("train").captions), embed_dim=16,
+                       channels=(4, 8), head_dim=16, word_dim=8, hidden_dim=16)
+    model = SpeechModel.from_dual_encoder(dual, seed=0, channels=(8, 16, 16), hidden_dim=16)
+    cfg = training_config(spoken, model_modalities=model.modalities, trainable_pairs=None)
+    assert cfg.pairs == (("image", "text"), ("image", "audio"), ("text", "audio"))
+    before = _state(model)
+    model, hist = train_dual_encoder(spoken, model=model, steps=2, batch_size=8, progress=False,
+                                     eval_images=10)
+    after = model.state_dict()
+    for tower in ("image_encoder", "text_encoder", "audio_encoder"):
+        moved = [k for k in before if k.startswith(tower) and not torch.equal(before[k], after[k])]
+        assert moved, f"{tower} did not train"
+    assert 3 * np.log(8) * 0.8 < hist["loss"][0] < 3 * np.log(8) * 1.2
+    # the image-text model on the same data trains over its one pair only
+    _, one = train_dual_encoder(spoken, model=dual, steps=1, batch_size=8, progress=False, eval_images=10)
+    assert 0.8 * np.log(8) < one["loss"][0] < 1.2 * np.log(8)
+
+
+def test_a_pair_the_dataset_lacks_or_no_pair_is_refused(tiny):
+    from mmcourse.text import Vocabulary
+    from mmcourse.torch.video import VideoModel
+
+    video = VideoModel(Vocabulary.build(tiny.captions), kind="meanp", embed_dim=16, frame_dim=16,
+                       channels=(4, 8, 8), word_dim=8, hidden_dim=16)
+    with pytest.raises(ValueError, match=r"^model: expected towers whose modality pairs"):
+        train_dual_encoder(tiny, model=video, steps=1, progress=False)   # still images, no clips
+    with pytest.raises(ValueError, match=r"^model: expected a mmcourse.torch joint model"):
+        train_dual_encoder(tiny, model="my model", steps=1, progress=False)
+

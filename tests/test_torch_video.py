@@ -226,11 +226,25 @@ def test_train_other_kinds(ds, kind):
 
 @pytest.mark.parametrize("kw, match", [
     (dict(kind="rnn"), "kind"), (dict(steps=0), "steps"), (dict(batch_size=1), "batch_size"),
-    (dict(batch_size=17), "batch_size"), (dict(seed=-1), "seed"),
+    (dict(seed=-1), "seed"), (dict(twin_negatives="yes"), "twin_negatives"),
 ])
 def test_train_bad_arguments(ds, kw, match):
     with pytest.raises(ValueError, match=rf"^{match}: expected"):
         V.train_video_model(ds, **dict(TRAIN, **kw))
+
+
+def test_train_runs_through_the_course_training_loop(ds):
+    """The video tower trains in train_dual_encoder over the (video, text) pair, with the
+    direction twins as the dataset's hard negatives; a batch larger than the clips is clamped
+    to them, as for images."""
+    model, hist = V.train_video_model(ds, kind="meanp", **dict(TRAIN, batch_size=64))
+    assert {"step", "loss", "temperature", "lr", "val_R@10"} <= set(hist)
+    assert model.train_info["steps"] == len(hist["step"]) == TRAIN["steps"]
+    from mmcourse._training import training_config
+
+    cfg = training_config(ds, model_modalities=("video", "text"), trainable_pairs=None,
+                          hard_negatives=True)
+    assert cfg.pairs == (("video", "text"),) and cfg.counterfactual_pair == ("video", "text")
 
 
 def test_train_needs_clips():

@@ -157,6 +157,66 @@ def test_counterfactual_options_need_a_dataset_that_has_them(shapes_small):
     assert _training.training_config(shapes_small, hard_negatives=True, scene_twins=4).scene_twins == 4
 
 
+def test_the_image_text_pair_draws_what_one_caption_per_image_drew():
+    """The sampler is generic over modality pairs; for images and captions it makes exactly the
+    draws of the original recipe (a permutation of the images with captions, then one caption per
+    image, in batch order), so the default models' batches, and weights, are unchanged."""
+    data = make_shapes(60, seed=1, split_sizes=(60, 0, 0), cache=False)
+    caps = data.image_captions()
+    rng = np.random.default_rng(9)
+    images = np.array([i for i, c in enumerate(caps) if len(c)], dtype=np.int64)
+    order, pos = np.empty(0, np.int64), 0
+    sampler = Batches(data, 16, np.random.default_rng(9), pair=("image", "text"))
+    for _ in range(9):
+        if pos + 16 > len(order):
+            order, pos = rng.permutation(images), 0
+        img = order[pos:pos + 16]
+        pos += 16
+        cap = np.array([c[rng.integers(len(c))] for c in (caps[i] for i in img)])
+        got_img, got_cap = sampler.next()
+        np.testing.assert_array_equal(got_img, img)
+        np.testing.assert_array_equal(got_cap, cap)
+
+
+def test_batches_of_two_description_modalities_come_from_one_scene():
+    spoken = make_shapes(40, seed=2, split_sizes=(40, 0, 0), cache=False).with_modality("audio")
+    sampler = Batches(spoken, 8, np.random.default_rng(0), pair=("text", "audio"))
+    for _ in range(6):
+        t, a = sampler.next()
+        scene_a = spoken.modality("audio").scene_index[a]
+        np.testing.assert_array_equal(spoken.caption_image[t], scene_a)
+        assert len(set(scene_a.tolist())) == 8
+
+
+def test_batch_plan_has_one_part_per_pair_and_masks_by_the_dataset_relevance():
+    spoken = make_shapes(60, seed=2, split_sizes=(50, 10, 0), cache=False).with_modality("audio")
+    cfg = _training.training_config(spoken, batch_size=8, model_modalities=("image", "text", "audio"),
+                                    trainable_pairs=None, hard_negatives=True)
+    assert cfg.counterfactual_pair == ("image", "text")
+    batch = _training.BatchPlan(cfg).next()
+    assert [p.pair for p in batch.parts] == [("image", "text"), ("image", "audio"), ("text", "audio")]
+    for part in batch.parts:
+        want = spoken.subset("train").relevance(part.pair[1], part.pair[0], part.b, part.a,
+                                                graded=False).T > 0
+        np.testing.assert_array_equal(part.fn_mask, want)
+        assert part.fn_mask.diagonal().all()
+    assert batch.negatives and batch.images is batch.parts[0].a
+
+
+def test_counterfactual_capabilities_are_asked_of_the_dataset():
+    clips = pytest.importorskip("mmcourse.data.video").load_moving_shapes(
+        n_train=12, n_val=0, n_test=2, cache=False, progress=False)
+    assert clips.counterfactuals == ("hard_negatives",)
+    cfg = _training.training_config(clips, model_modalities=("video", "text"), trainable_pairs=None,
+                                    hard_negatives=True, batch_size=4)
+    assert cfg.pairs == (("video", "text"),) and cfg.counterfactual_pair == ("video", "text")
+    with pytest.raises(ValueError, match=r"^scene_twins: expected 0"):
+        _training.training_config(clips, model_modalities=("video", "text"), trainable_pairs=None,
+                                  scene_twins=4)
+    with pytest.raises(ValueError, match=r"^model: expected towers whose modality pairs"):
+        _training.training_config(clips, model_modalities=("video", "text"))  # image–text only
+
+
 def test_batch_plan_is_seeded_and_uses_the_dataset_counterfactuals(shapes_small):
     cfg = _training.training_config(shapes_small, batch_size=16, hard_negatives=True, scene_twins=6,
                                     seed=3)

@@ -543,6 +543,13 @@ class CaptionDataset:
         twins, the word-order probe): structured captions, as the shapes scenes have."""
         return bool(self.rule.has_counterfactuals(self))
 
+    @property
+    def counterfactuals(self) -> tuple:
+        """The counterfactual captions this dataset can write: a subset of ``("hard_negatives",
+        "scene_twins", "word_order_probe")`` (all three for the shapes scenes, none without
+        structured captions)."""
+        return tuple(self.rule.counterfactuals(self))
+
     def hard_negatives(self, caption_indices, rng) -> list[str]:
         """For each caption index, a minimal edit of the caption its own image does NOT satisfy.
 

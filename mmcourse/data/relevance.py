@@ -70,9 +70,17 @@ class RelevanceRule:
         raise ValueError(f"meaning: rule {self.name!r} cannot judge new queries, got {describe(meaning)}")
 
     # ------------------------------------------------------------ counterfactuals
+    #: the counterfactual capabilities a rule may have (the methods below)
+    COUNTERFACTUALS = ("hard_negatives", "scene_twins", "word_order_probe")
+
+    def counterfactuals(self, dataset) -> tuple:
+        """The counterfactual methods this rule can serve for ``dataset`` (names from
+        :attr:`COUNTERFACTUALS`); empty when it writes none."""
+        return ()
+
     def has_counterfactuals(self, dataset) -> bool:
         """True when the rule can write counterfactual captions for ``dataset``."""
-        return False
+        return bool(self.counterfactuals(dataset))
 
     def _none(self, dataset, capability: str):
         return ValueError(NO_COUNTERFACTUALS.format(capability=capability, name=dataset.name))

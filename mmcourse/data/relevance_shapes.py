@@ -38,9 +38,10 @@ class ShapesRelevance(RelevanceRule):
     def query_scene(self, dataset, meaning, image_idx):
         return relevance_matrix([meaning], [dataset.scenes[k] for k in image_idx.tolist()])[0]
 
-    def has_counterfactuals(self, dataset) -> bool:
-        return (dataset.scenes is not None and bool(dataset.meanings)
-                and isinstance(dataset.meanings[0], Meaning))
+    def counterfactuals(self, dataset) -> tuple:
+        structured = (dataset.scenes is not None and bool(dataset.meanings)
+                      and isinstance(dataset.meanings[0], Meaning))
+        return self.COUNTERFACTUALS if structured else ()
 
     def _check(self, dataset, capability):
         if not self.has_counterfactuals(dataset):

@@ -19,8 +19,6 @@ raises a ValueError pointing here.
 """
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from .._validation import check_int, describe
@@ -28,7 +26,7 @@ from .dataset import CaptionDataset
 from .modalities import Modality, register_modality
 from .video_make import FPS, cached_arrays, labels_of, unpack_meanings, unpack_scenes
 from .video_relevance import MotionRelevance
-from .video_world import MotionMeaning, grade, parse_caption
+from .video_world import MotionMeaning, direction_twin, grade, parse_caption
 
 MIN_FRAMES, MAX_FRAMES = 8, 16
 
@@ -101,16 +99,6 @@ def reversal_probe(dataset) -> dict:
             clips.append(k)
     return {"caption_index": np.asarray(caps, dtype=np.int64),
             "clip_index": np.asarray(clips, dtype=np.int64)}
-
-
-_SWAP = {"left": "right", "right": "left", "up": "down", "down": "up", "rises": "falls",
-         "falls": "rises"}
-_SWAP_RE = re.compile(r"\b(" + "|".join(_SWAP) + r")\b")
-
-
-def direction_twin(caption: str) -> str:
-    """The caption with every direction swapped, same words otherwise ("moves left" → "moves right")."""
-    return _SWAP_RE.sub(lambda m: _SWAP[m.group(1)], caption)
 
 
 def direction_probe(dataset) -> dict:

@@ -181,3 +181,13 @@ def parse_caption(text: str) -> Optional[MotionMeaning]:
 
 __all__ = ["DIRECTIONS", "REVERSED", "PHRASES", "SPEEDS", "MovingObject", "Clause", "MotionMeaning",
            "satisfies", "grade", "relevance_matrix", "caption_text", "parse_caption"]
+
+
+_SWAP = {"left": "right", "right": "left", "up": "down", "down": "up", "rises": "falls",
+         "falls": "rises"}
+_SWAP_RE = re.compile(r"\b(" + "|".join(_SWAP) + r")\b")
+
+
+def direction_twin(caption: str) -> str:
+    """The caption with every direction swapped, same words otherwise ("moves left" → "moves right")."""
+    return _SWAP_RE.sub(lambda m: _SWAP[m.group(1)], caption)

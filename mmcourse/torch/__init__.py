@@ -24,7 +24,7 @@ from .encoders import (TOWERS, DualEncoder, ImageEncoder, JointEncoder, TextEnco
 from .losses import info_nce_loss, twin_loss, vse_hinge_loss  # noqa: E402
 from .persist import load_model, save_model  # noqa: E402
 from .pretrained import default_model_path, load_default_model  # noqa: E402
-from .train import DEFAULT_STEPS, train_dual_encoder  # noqa: E402
+from .train import DEFAULT_STEPS, register_inputs, train_dual_encoder  # noqa: E402
 
 __all__ = [
     "ImageEncoder", "TextEncoder", "DualEncoder", "JointEncoder", "TOWERS", "register_tower",
@@ -33,7 +33,7 @@ __all__ = [
     "embed_images", "embed_texts", "extract_features", "make_text_encoder_fn",
     "save_model", "load_model", "load_default_model", "default_model_path",
     "load_resnet18", "resnet18_weights_path", "get_device", "count_parameters",
-    "images_to_tensor", "DEFAULT_STEPS",
+    "images_to_tensor", "DEFAULT_STEPS", "register_inputs",
 ]
 
 #: names of the audio tower's module, imported on first use (``mmcourse.torch.embed_audio``)

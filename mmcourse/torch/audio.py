@@ -309,6 +309,26 @@ def embed_audio(model: SpeechModel, waveforms, sample_rate=SAMPLE_RATE, batch_si
     return embed_features(model, audio_features(waveforms, sample_rate), batch_size)
 
 
+# ----------------------------------------------------------------------------- training inputs
+def _audio_inputs(model, modality, dev):
+    """Spoken items (lazy waveforms) → take(idx) = (padded features (b, T, 40), lengths (b,)) for
+    the course's training loop; each item is rendered and featurised once, on first use."""
+    rate = _check_sample_rate(modality.info.get("sample_rate", SAMPLE_RATE), "dataset.sample_rate")
+    done: dict = {}
+
+    def take(idx):
+        wanted = [int(j) for j in idx.tolist()]
+        missing = [j for j in dict.fromkeys(wanted) if j not in done]
+        if missing:
+            clips = [_resample(_check_waveform(modality.items[j], f"audio[{j}]", rate), rate)
+                     for j in missing]
+            done.update(zip(missing, features_from_checked(clips)))
+        x, lengths = pad_features([done[j] for j in wanted])
+        return x.to(dev), lengths
+
+    return take
+
+
 # ----------------------------------------------------------------------------- binding
 def _split_indices(dataset, split: str) -> np.ndarray:
     return np.flatnonzero(np.asarray(dataset.split)[np.asarray(dataset.caption_image)] == split)
@@ -602,12 +622,14 @@ def load_speech_model(progress: bool = True, cache_dir=None, dataset_kwargs=None
     return model
 
 
-def _register():  # ``embed(model, "audio", waveforms)`` once the embedder registry exists
+def _register():  # ``embed(model, "audio", ...)`` and training inputs, once the registries exist
     try:
         from .embed import register_embedder
+        from .train import register_inputs
     except ImportError:
         return
     register_embedder("audio", lambda model, items, **kw: embed_audio(model, items, **kw))
+    register_inputs("audio", _audio_inputs)
 
 
 _register()

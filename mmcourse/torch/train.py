@@ -1,8 +1,11 @@
-"""Training loop for :class:`DualEncoder` on a :class:`CaptionDataset`.
+"""The course's training loop: any joint model on a :class:`CaptionDataset`, over every pair of
+its towers that the dataset carries.
 
-Each step samples ``batch_size`` distinct training images, one of their captions each, and
-minimises a contrastive loss (InfoNCE or VSE hinge) over the batch; the learning rate follows a
-short linear warm-up and a cosine decay. Deterministic for a seed on the CPU when the run is
+Each step samples, per modality pair, ``batch_size`` distinct training scenes and one item of
+each modality per scene (for a :class:`DualEncoder`: images and one of their captions), and
+minimises a contrastive loss (InfoNCE or VSE hinge) per pair, summed; the learning rate follows
+a short linear warm-up and a cosine decay. A modality's module registers how its items become
+its tower's inputs (:func:`register_inputs`). Deterministic for a seed on the CPU when the run is
 bounded by ``steps`` / ``epochs``; ``time_budget`` is an opt-in wall-clock stop and is therefore
 not deterministic.
 """
@@ -16,7 +19,7 @@ from .. import _training
 from .._training import DEFAULT_NUM_THREADS, DEFAULT_STEPS, LOSSES  # noqa: F401  (public here)
 from .._training import Clock as _Clock, lr_factor as _lr_factor
 from .device import get_device
-from .encoders import DualEncoder
+from .encoders import DualEncoder, JointEncoder
 from .losses import info_nce_loss, twin_loss, vse_hinge_loss
 
 
@@ -30,7 +33,14 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
                        min_freq: int = 1, num_threads: int | None = DEFAULT_NUM_THREADS,
                        scene_twins: int = 0,
                        twin_weight: float = 1.0, **model_kw):
-    """Train a :class:`DualEncoder` on the dataset's "train" split; evaluate on "val".
+    """Train a :class:`DualEncoder` (or ``model``, any joint model) on the dataset's "train"
+    split; evaluate on "val".
+
+    The contrastive loss runs over every pair of the model's towers that the dataset carries,
+    each oriented scene first: ``(image, text)`` for a DualEncoder; ``(video, text)`` for a
+    :class:`~mmcourse.torch.video.VideoModel` on the clips; ``(image, text)``, ``(image,
+    audio)`` and ``(text, audio)`` for a :class:`~mmcourse.torch.audio.SpeechModel` on spoken
+    captions. Evaluation and the history report the first pair.
 
     Parameters
     ----------
@@ -55,7 +65,8 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
         captions for an image (it breaks the image→text protocol, since generic captions then
         outrank an image's own; see ``mmcourse.torch.losses``); False / None never.
     eval_every : evaluate every this many steps (default: 5 evaluations) on up to
-        ``eval_images`` validation images. model : continue training this model.
+        ``eval_images`` validation images. model : train this model (continue training it, or a
+        fresh joint model such as a VideoModel) instead of a new DualEncoder.
     num_threads : torch CPU threads during training (restored afterwards); default 2 in both
         tracks (see ``mmcourse._training.training_config``); None keeps torch's setting.
     **model_kw : passed to :class:`DualEncoder` (embed_dim, channels, hidden_dim, ...).
@@ -67,16 +78,17 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
     ``val_R@1``, ``val_R@5``, ``val_R@10`` (text→image hit rate, relevant = every image that
     satisfies the caption where known) and ``val_i2t_R@10``.
     """
-    if model is not None and not isinstance(model, DualEncoder):
-        raise ValueError(f"model: expected a DualEncoder to continue training, got "
-                         f"{type(model).__name__}")
+    if model is not None and not isinstance(model, JointEncoder):
+        raise ValueError(f"model: expected a mmcourse.torch joint model (a DualEncoder, a "
+                         f"VideoModel, ...) to train, got {type(model).__name__}")
     cfg = _training.training_config(
         dataset, rnn=rnn, loss=loss, steps=steps, epochs=epochs, time_budget=time_budget,
         batch_size=batch_size, lr=lr, weight_decay=weight_decay, margin=margin,
         hinge_warmup=hinge_warmup, seed=seed, hard_negatives=hard_negatives, scene_twins=scene_twins,
         twin_weight=twin_weight, mask_false_negatives=mask_false_negatives, eval_every=eval_every,
         eval_images=eval_images, min_freq=min_freq, num_threads=num_threads,
-        model_modalities=("image", "text") if model is None else model.modalities)
+        model_modalities=("image", "text") if model is None else model.modalities,
+        trainable_pairs=_training.modality_pairs(tuple(INPUTS)))
     dev = get_device(device)
 
     old_threads = torch.get_num_threads()
@@ -90,7 +102,8 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
             vocab = Vocabulary.build(cfg.train.captions, min_freq=cfg.min_freq)
             model = DualEncoder(vocab, rnn=cfg.rnn, **model_kw)
         model.to(dev)
-        model.image_encoder.to(memory_format=torch.channels_last)
+        if "image" in model.modalities:
+            model.image_encoder.to(memory_format=torch.channels_last)
         history = _fit(model, cfg, dev, progress)
     finally:
         torch.set_num_threads(old_threads)
@@ -98,31 +111,86 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
     return model, history
 
 
+#: modality → ``prepare(model, modality, device) -> take``: ``modality`` is the training split's
+#: :class:`~mmcourse.data.modalities.Modality` (``.items``, ``.info``); ``take(indices)`` (an
+#: int64 tensor of item indices) returns the inputs of ``model.encode(modality, *inputs)`` for
+#: those items. A modality's own module registers its entry (:func:`register_inputs`), so
+#: training runs over any pair of towers without an edit here.
+INPUTS: dict = {}
+
+
+def register_inputs(modality, prepare) -> None:
+    """Make training feed ``modality``'s items to its tower through ``prepare`` (see ``INPUTS``)."""
+    from .._towers import check_modality_name
+
+    modality = check_modality_name(modality)
+    if not callable(prepare):
+        raise ValueError(f"prepare: expected a callable (model, modality, device) -> take, got "
+                         f"{type(prepare).__name__}")
+    INPUTS[modality] = prepare
+
+
+def _image_inputs(model, modality, dev):
+    """uint8 images (n, H, W, 3) → take(idx) = (float (b, 3, H, W) in [0, 1], channels_last,)."""
+    images = torch.from_numpy(np.ascontiguousarray(modality.items)).permute(0, 3, 1, 2).to(dev)
+
+    def take(idx):
+        x = images[idx.to(dev)].float().div_(255.0)
+        return (x.contiguous(memory_format=torch.channels_last),)
+
+    return take
+
+
+def _text_inputs(model, modality, dev):
+    """Captions → take(idx) = (token ids (b, L), lengths (b,)) with the model's vocabulary."""
+    ids, lengths = model.tokenize(list(modality.items), "dataset.captions")
+    ids = ids.to(dev)
+
+    def take(idx):
+        return ids[idx.to(dev)], lengths[idx]
+
+    return take
+
+
+register_inputs("image", _image_inputs)
+register_inputs("text", _text_inputs)
+
+
 def _fit(model, cfg, dev, progress):
     from .embed import embed
 
     train = cfg.train
     plan = _training.BatchPlan(cfg)
-    images = torch.from_numpy(np.ascontiguousarray(train.images)).permute(0, 3, 1, 2).to(dev)
-    ids, lengths = model.tokenize(train.captions, "dataset.captions")
-    ids = ids.to(dev)
+    feeds = {m: INPUTS[m](model, train.modality(m), dev) for m in dict.fromkeys(sum(cfg.pairs, ()))}
     history = _training.History(cfg, _training.make_evaluator(
-        cfg.val, cfg.eval_images, cfg.seed, lambda modality, items: embed(model, modality, items)))
+        cfg.val, cfg.eval_images, cfg.seed, lambda modality, items: embed(model, modality, items),
+        cfg.pairs[0]))
     mask_fn, loss, lr = cfg.mask_fn, cfg.loss, cfg.lr
 
-    decay = [p for n, p in model.named_parameters() if p.dim() > 1]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() <= 1]
+    decay = [p for n, p in model.named_parameters() if p.dim() > 1 and p.requires_grad]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() <= 1 and p.requires_grad]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
 
     def prepare():
-        """The next batch: indices, false-negative mask and extra captions, as tensors."""
+        """The next batch: per pair the item indices and false-negative mask, then the extra
+        captions, as tensors."""
         b = plan.next()
-        fn_mask = None if b.fn_mask is None else torch.from_numpy(b.fn_mask)
+        parts = [(part.pair, torch.from_numpy(part.a), torch.from_numpy(part.b),
+                  None if part.fn_mask is None else torch.from_numpy(part.fn_mask)) for part in b.parts]
         negs = None if b.negatives is None else model.tokenize(b.negatives, "hard negatives")
         twins = None if b.twin_rows is None else \
             (torch.from_numpy(b.twin_rows), model.tokenize(b.twin_texts, "scene twins"))
-        return torch.from_numpy(b.images), torch.from_numpy(b.captions), fn_mask, negs, twins
+        return parts, negs, twins
+
+    def pair_loss(a_emb, b_emb, fn_mask, extra, frac):
+        if loss == "infonce":
+            return info_nce_loss(a_emb, b_emb, 1.0 / model.clamped_logit_scale().exp(),
+                                 extra_negatives=extra, false_negatives=fn_mask,
+                                 false_negative_directions=mask_fn or "both")
+        hardest = loss == "vse_hardest" and frac >= cfg.hinge_warmup
+        return vse_hinge_loss(a_emb, b_emb, cfg.margin, hardest=hardest, extra_negatives=extra,
+                              false_negatives=fn_mask, false_negative_directions=mask_fn or "both")
 
     clock = _Clock(cfg.steps, cfg.time_budget)
     bar = tqdm(total=cfg.steps, disable=not progress, desc="training", leave=False)
@@ -133,37 +201,30 @@ def _fit(model, cfg, dev, progress):
         for step in range(1, cfg.steps + 1):
             if clock.over():
                 break
-            img_idx, cap_idx, fn_mask, negs, twins = prepare()
+            parts, negs, twins = prepare()
             frac = clock.progress(step)
             cur_lr = lr * _lr_factor(frac)
             for g in opt.param_groups:
                 g["lr"] = cur_lr
-            x = images[img_idx.to(dev)].float().div_(255.0)
-            x = x.contiguous(memory_format=torch.channels_last)
-            img_emb = model.encode_images(x)
-            txt_emb = model.encode_texts(ids[cap_idx.to(dev)], lengths[cap_idx])
-            extra = None
-            if fn_mask is not None:
-                fn_mask = fn_mask.to(dev)
-            if negs is not None:
-                extra = model.encode_texts(negs[0].to(dev), negs[1])
-            if loss == "infonce":
-                value = info_nce_loss(img_emb, txt_emb, 1.0 / model.clamped_logit_scale().exp(),
-                                      extra_negatives=extra, false_negatives=fn_mask,
-                                      false_negative_directions=mask_fn or "both")
-            else:
-                hardest = loss == "vse_hardest" and frac >= cfg.hinge_warmup
-                value = vse_hinge_loss(img_emb, txt_emb, cfg.margin, hardest=hardest,
-                                       extra_negatives=extra, false_negatives=fn_mask,
-                                       false_negative_directions=mask_fn or "both")
-            if twins is not None:
-                rows, (t_ids, t_len) = twins
-                both = model.encode_texts(t_ids.to(dev), t_len)
-                p = len(rows)
-                # a fixed temperature here: the twin loss alone would only sharpen it
-                value = value + cfg.twin_weight * twin_loss(
-                    img_emb[rows.to(dev)], both[:p], both[p:],
-                    1.0 / model.clamped_logit_scale().detach().exp())
+            value = None
+            for pair, a_idx, b_idx, fn_mask in parts:
+                a_emb = model.encode(pair[0], *feeds[pair[0]](a_idx))
+                b_emb = model.encode(pair[1], *feeds[pair[1]](b_idx))
+                if fn_mask is not None:
+                    fn_mask = fn_mask.to(dev)
+                extra = None
+                if negs is not None and pair == cfg.counterfactual_pair:
+                    extra = model.encode("text", negs[0].to(dev), negs[1])
+                term = pair_loss(a_emb, b_emb, fn_mask, extra, frac)
+                if twins is not None and pair == cfg.counterfactual_pair:
+                    rows, (t_ids, t_len) = twins
+                    both = model.encode("text", t_ids.to(dev), t_len)
+                    p = len(rows)
+                    # a fixed temperature here: the twin loss alone would only sharpen it
+                    term = term + cfg.twin_weight * twin_loss(
+                        a_emb[rows.to(dev)], both[:p], both[p:],
+                        1.0 / model.clamped_logit_scale().detach().exp())
+                value = term if value is None else value + term
             opt.zero_grad(set_to_none=True)
             value.backward()
             opt.step()

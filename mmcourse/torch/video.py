@@ -25,12 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from .._training import lr_factor
 from .._validation import check_choice, check_int, describe
 from .encoders import TOWERS, JointEncoder, TextEncoder, count_parameters, register_tower
-from .losses import info_nce_loss
+from .train import register_inputs, train_dual_encoder
 
 KINDS = ("meanp", "temporal", "conv3d")
 #: the fewest frames each kind can take (the temporal kernels need 3 frames; C3D halves time twice)
@@ -231,88 +229,54 @@ def embed_videos(model: VideoModel, videos, batch_size: int = 256, device=None) 
 
 
 # ----------------------------------------------------------------------------- training
+def _video_inputs(model, modality, dev):
+    """uint8 clips (n, T, H, W, 3) → take(idx) = (float (b, 3, T, H, W) in [0, 1],)."""
+    clips = torch.from_numpy(np.ascontiguousarray(check_videos(modality.items, "dataset video")))
+
+    def take(idx):
+        return (clips[idx].permute(0, 4, 1, 2, 3).float().div_(255.0).to(dev),)
+
+    return take
+
+
+register_inputs("video", _video_inputs)
+
+
 def train_video_model(dataset, *, kind: str = "conv3d", steps: int = 1200, batch_size: int = 128,
                       lr: float = 5e-3, weight_decay: float = 1e-4, twin_negatives: bool = True,
                       seed: int = 0, num_threads: int | None = 2, progress: bool = True,
                       device=None, **model_kw):
-    """Train a :class:`VideoModel` on the "train" split of a clips dataset with InfoNCE.
+    """Train a :class:`VideoModel` of ``kind`` on the "train" split of a clips dataset.
 
-    Each step takes ``batch_size`` distinct clips and one caption of each; clips of the batch that
-    a caption also fits are not its negatives (the dataset's exact relevance), and with
-    ``twin_negatives`` each caption's direction-swapped twin ("moves left" → "moves right",
-    :func:`mmcourse.data.video.direction_twin`) is an extra negative for its clip. The learning
-    rate warms up and decays (cosine). Deterministic for a seed on the CPU.
+    The course's one training loop (:func:`mmcourse.torch.train_dual_encoder`) runs over the
+    model's (video, text) pair with InfoNCE: ``batch_size`` distinct clips and one caption of
+    each per step; clips of the batch that a caption also fits are not its negatives (the
+    dataset's exact relevance), and with ``twin_negatives`` each caption's direction-swapped twin
+    ("moves left" → "moves right", the dataset's ``hard_negatives``) is an extra negative. The
+    learning rate warms up and decays (cosine). Deterministic for a seed on the CPU.
 
-    Returns ``(model, history)``: history has per step ``loss`` and ``seconds`` (cumulative), and
-    ``parameters`` and ``train_seconds``.
+    Returns ``(model, history)``: the loop's history, plus ``parameters`` and ``train_seconds``.
     """
-    from ..data.video import direction_twin
     from ..text import Vocabulary
-    from .device import get_device
 
     check_choice(kind, "kind", KINDS)
     if not hasattr(dataset, "modalities") or "video" not in dataset.modalities:
         raise ValueError(f"dataset: expected a dataset with a 'video' modality "
                          f"(mmcourse.load_dataset('moving_shapes')), got {describe(dataset)}")
-    steps = check_int(steps, "steps")
-    batch_size = check_int(batch_size, "batch_size", minimum=2)
     seed = check_int(seed, "seed", minimum=0)
-    train = dataset.subset("train")
-    if train.n_images < batch_size:
-        raise ValueError(f"batch_size: expected at most the {train.n_images} training clips, got {batch_size}")
-    dev = get_device(device)
-    old_threads = torch.get_num_threads()
-    if num_threads is not None:
-        torch.set_num_threads(check_int(num_threads, "num_threads"))
-    try:
-        torch.manual_seed(seed)
-        rng = np.random.default_rng(seed)
-        model = VideoModel(Vocabulary.build(train.captions), kind=kind, **model_kw).to(dev)
-        clips = torch.from_numpy(np.ascontiguousarray(train.get("video")))  # (n, T, H, W, 3) uint8
-        ids, lengths = model.tokenize(train.captions, "dataset.captions")
-        twins = [direction_twin(c) for c in train.captions]
-        twin_ids, twin_len = model.tokenize(twins, "direction twins")
-        # a twin is a negative only where it really is one: it differs and its clip fails it
-        has_twin = torch.tensor([t != c and train.query_relevance("text", t, "video",
-                                                                  [int(train.caption_image[j])])[0] == 0
-                                 for j, (t, c) in enumerate(zip(twins, train.captions))])
-        by_clip = train.image_captions()
-        # which training clips each training caption fits, once (m × n bool: 64 MB for 16k × 4k)
-        fits = train.relevance("text", "video") > 0
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-        history = {"loss": [], "seconds": []}
-        start = time.perf_counter()
-        model.train()
-        for step in tqdm(range(steps), disable=not progress, desc=f"training {kind}", leave=False):
-            for g in opt.param_groups:
-                g["lr"] = lr * lr_factor(step / steps)
-            clip_idx = rng.choice(train.n_images, size=batch_size, replace=False)
-            cap_idx = np.array([rng.choice(by_clip[k]) for k in clip_idx])
-            rel = fits[np.ix_(cap_idx, clip_idx)]  # (b, b): caption × clip
-            x = clips[torch.from_numpy(clip_idx)].permute(0, 4, 1, 2, 3).float().div_(255.0).to(dev)
-            v = model.encode("video", x)
-            t = model.encode("text", ids[cap_idx].to(dev), lengths[cap_idx])
-            extra = None
-            if twin_negatives:
-                keep = has_twin[cap_idx].numpy()
-                if keep.any():
-                    sel = cap_idx[keep]
-                    extra = model.encode("text", twin_ids[sel].to(dev), twin_len[sel])
-            # false_negatives[i, j]: caption j also fits clip i
-            fn = torch.from_numpy(rel.T.copy()).to(dev)
-            loss = info_nce_loss(v, t, 1.0 / model.clamped_logit_scale().exp(),
-                                 extra_negatives=extra, false_negatives=fn,
-                                 false_negative_directions="t2i")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            history["loss"].append(float(loss.detach()))
-            history["seconds"].append(time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(old_threads)
+    if not isinstance(twin_negatives, (bool, np.bool_)):
+        raise ValueError(f"twin_negatives: expected True or False, got {twin_negatives!r}")
+    torch.manual_seed(seed)  # the towers' initial weights
+    model = VideoModel(Vocabulary.build(dataset.subset("train").captions), kind=kind, **model_kw)
+    start = time.perf_counter()
+    model, history = train_dual_encoder(
+        dataset, model=model, steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+        hard_negatives=bool(twin_negatives), seed=seed, num_threads=num_threads, progress=progress,
+        device=device)
     history["train_seconds"] = time.perf_counter() - start
     history["parameters"] = count_parameters(model)
-    model.train_info = {"steps": steps, "batch_size": batch_size, "train_seconds": history["train_seconds"],
+    model.train_info = {"steps": len(history["step"]), "batch_size": batch_size,
+                        "train_seconds": history["train_seconds"],
                         "final_loss": float(np.mean(history["loss"][-20:]))}
     return model.eval(), history
 
@@ -366,14 +330,18 @@ _MEMORY: dict = {}
 
 def video_model_path(kind: str = BEST_KIND, cache_dir=None, dataset_kwargs=None, **overrides) -> Path:
     """Where the cached video model of ``kind`` lives (it may not exist yet); the key hashes the
-    training parameters, the dataset arguments, the video modules' source and torch's version."""
+    training parameters, the dataset arguments, the source of the video modules and of the shared
+    training code, and torch's version."""
+    from .. import _model_cache
     from ..data.cache import cache_dir as default_cache_dir, cache_key
 
     check_choice(kind, "kind", KINDS)
     params = dict(VIDEO_PARAMS[kind], **overrides)
     pkg = Path(__file__).resolve().parents[1]
+    # the video modules, and everything the image–text models depend on (the training loop,
+    # the towers' registry, the dataset)
     srcs = sorted(Path(__file__).parent.glob("video*.py")) + sorted((pkg / "data").glob("video*.py"))
-    srcs += [Path(__file__).parent / "losses.py", Path(__file__).parent / "encoders.py"]
+    srcs += _model_cache.source_files("torch")
     key = cache_key(dict(train=params, data=dataset_kwargs or {}, torch=torch.__version__),
                     VIDEO_KEY_VERSION, srcs)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
