@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .cache import (atomic_save_npz, cache_dir, cache_key, decode_strings, encode_strings,
+from .cache import (atomic_save_npz, cache_dir, cache_key, encode_strings,
                     load_npz)
 from .shapes_render import box_size, shape_masks
 from .shapes_vocab import COLOURS, SHAPES

@@ -271,6 +271,13 @@ class SpeechModel(DualEncoder):
         """Padded features (n, T, n_mels) and lengths (n,) → unit-norm embeddings (n, d)."""
         return F.normalize(self.audio_encoder(x, lengths), dim=-1)
 
+    def saved_config(self) -> dict:
+        return dict(super().saved_config(), audio=dict(self.audio_config))
+
+    @classmethod
+    def from_saved(cls, payload: dict):
+        return super().from_saved(payload, audio=payload["audio"])
+
 
 # ----------------------------------------------------------------------------- embedding
 def _batches_by_length(lengths: np.ndarray, batch_size: int):
@@ -521,43 +528,20 @@ def bind_audio_tower(model: DualEncoder, dataset, *, steps: int = 500, batch_siz
 
 # ----------------------------------------------------------------------------- saving and the cache
 def save_speech_model(model: SpeechModel, path) -> Path:
-    """Save a SpeechModel (config, audio config, weights, vocabulary) to one ``.pt`` file."""
-    from .persist import FORMAT, FORMAT_VERSION, atomic_torch_save
+    """Save a SpeechModel (config, audio config, weights, vocabulary) to one ``.pt`` file
+    (``mmcourse.torch.save_model``)."""
+    from .persist import save_model
 
     if not isinstance(model, SpeechModel):
         raise ValueError(f"model: expected a SpeechModel, got {type(model).__name__}")
-    path = Path(os.fspath(path))
-    atomic_torch_save(dict(format=FORMAT, format_version=FORMAT_VERSION, kind="SpeechModel",
-                           config=dict(model.config), audio=dict(model.audio_config),
-                           vocab=model.vocab.to_dict(),
-                           state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
-                           torch_version=str(torch.__version__)), path)
-    return path
+    return save_model(model, path)
 
 
 def load_speech_model_file(path, device=None) -> SpeechModel:
     """Load a file written by :func:`save_speech_model`, in eval mode."""
-    from ..text import Vocabulary
-    from .device import get_device
-    from .persist import FORMAT
+    from .persist import load_model
 
-    path = Path(os.fspath(path))
-    if not path.is_file():
-        raise ValueError(f"path: expected a saved speech model file, got {str(path)!r} (no such file)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"path: expected a model saved by save_speech_model, got {str(path)!r} "
-                         f"({type(exc).__name__}: {exc})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT \
-            or payload.get("kind") != "SpeechModel":
-        raise ValueError(f"path: expected a model saved by save_speech_model, got {str(path)!r}")
-    config = dict(payload["config"])
-    if config.get("backbone") == "resnet18":
-        config["backbone_weights"] = "none"
-    model = SpeechModel(Vocabulary.from_dict(payload["vocab"]), audio=payload["audio"], **config)
-    model.load_state_dict(payload["state_dict"])
-    return model.to(get_device(device)).eval()
+    return load_model(path, device=device, kind="SpeechModel")
 
 
 #: parameters of the speech model's binding run (``bind_audio_tower`` arguments)
@@ -628,8 +612,11 @@ def _register():  # ``embed(model, "audio", ...)`` and training inputs, once the
         from .train import register_inputs
     except ImportError:
         return
+    from .persist import register_model_kind
+
     register_embedder("audio", lambda model, items, **kw: embed_audio(model, items, **kw))
     register_inputs("audio", _audio_inputs)
+    register_model_kind(SpeechModel)
 
 
 _register()

@@ -36,6 +36,14 @@ class AttributeClassifier(nn.Module):
         self.encoder = ImageEncoder(n_labels, channels, head_dim)
         self.label_names = self.config["label_names"]
 
+    def saved_config(self) -> dict:
+        """What rebuilds this model (``mmcourse.torch.save_model`` adds the weights)."""
+        return dict(config=dict(self.config))
+
+    @classmethod
+    def from_saved(cls, payload: dict):
+        return cls(**payload["config"])
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder.features(x)
 
@@ -125,3 +133,12 @@ def extract_features(model, images, batch_size: int = 512) -> np.ndarray:
     finally:
         net.train(was_training)
     return torch.cat(out).numpy().astype(np.float32, copy=False)
+
+
+def _register():  # save_model / load_model handle it
+    from .persist import register_model_kind
+
+    register_model_kind(AttributeClassifier)
+
+
+_register()

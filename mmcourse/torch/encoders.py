@@ -291,6 +291,20 @@ class DualEncoder(JointEncoder):
     def forward(self, images: torch.Tensor, ids: torch.Tensor, lengths: torch.Tensor):
         return self.encode_images(images), self.encode_texts(ids, lengths)
 
+    def saved_config(self) -> dict:
+        """What rebuilds this model (plain values; ``mmcourse.torch.save_model`` adds the weights)."""
+        return dict(config=dict(self.config), vocab=self.vocab.to_dict())
+
+    @classmethod
+    def from_saved(cls, payload: dict, **extra):
+        """A fresh model of the saved configuration (weights not loaded yet)."""
+        from ..text import Vocabulary
+
+        config = dict(payload["config"])
+        if config.get("backbone") == "resnet18":
+            config["backbone_weights"] = "none"  # the weights come from the state dict
+        return cls(Vocabulary.from_dict(payload["vocab"]), **extra, **config)
+
 
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters of a module."""

@@ -18,7 +18,6 @@ tower; :func:`train_video_model` trains one with InfoNCE on a clips dataset,
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -191,6 +190,19 @@ class VideoModel(JointEncoder):
     def kind(self) -> str:
         return self.video_encoder.kind
 
+    def saved_config(self) -> dict:
+        """What rebuilds this model (``mmcourse.torch.save_model`` adds the weights)."""
+        return dict(config=dict(self.config), vocab=self.vocab.to_dict(),
+                    train_info=dict(self.train_info))
+
+    @classmethod
+    def from_saved(cls, payload: dict):
+        from ..text import Vocabulary
+
+        model = cls(Vocabulary.from_dict(payload["vocab"]), **payload["config"])
+        model.train_info = dict(payload.get("train_info", {}))
+        return model
+
     def tokenize(self, texts, name: str = "texts"):
         from .encoders import DualEncoder
 
@@ -283,40 +295,19 @@ def train_video_model(dataset, *, kind: str = "conv3d", steps: int = 1200, batch
 
 # ----------------------------------------------------------------------------- saving and the cache
 def save_video_model(model: VideoModel, path) -> Path:
-    """Save a VideoModel (config, weights, vocabulary) to one ``.pt`` file (atomic)."""
-    from .persist import FORMAT, FORMAT_VERSION, atomic_torch_save
+    """Save a VideoModel (config, weights, vocabulary, training info) to one ``.pt`` file
+    (``mmcourse.torch.save_model``)."""
+    from .persist import save_model
 
     _check_video_model(model)
-    path = Path(os.fspath(path))
-    atomic_torch_save(dict(format=FORMAT, format_version=FORMAT_VERSION, kind="VideoModel",
-                           config=dict(model.config), vocab=model.vocab.to_dict(),
-                           state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
-                           train_info=dict(getattr(model, "train_info", {})),
-                           torch_version=str(torch.__version__)), path)
-    return path
+    return save_model(model, path)
 
 
 def load_video_model_file(path, device=None) -> VideoModel:
     """Load a file written by :func:`save_video_model`, in eval mode."""
-    from ..text import Vocabulary
-    from .device import get_device
-    from .persist import FORMAT
+    from .persist import load_model
 
-    path = Path(os.fspath(path))
-    if not path.is_file():
-        raise ValueError(f"path: expected a saved video model file, got {str(path)!r} (no such file)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"path: expected a model saved by save_video_model, got {str(path)!r} "
-                         f"({type(exc).__name__}: {exc})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT \
-            or payload.get("kind") != "VideoModel":
-        raise ValueError(f"path: expected a model saved by save_video_model, got {str(path)!r}")
-    model = VideoModel(Vocabulary.from_dict(payload["vocab"]), **payload["config"])
-    model.load_state_dict(payload["state_dict"])
-    model.train_info = dict(payload.get("train_info", {}))
-    return model.to(get_device(device)).eval()
+    return load_model(path, device=device, kind="VideoModel")
 
 
 #: training parameters of the cached video models, per kind (``train_video_model`` arguments)
@@ -365,10 +356,12 @@ def load_video_model(kind: str = BEST_KIND, progress: bool = True, cache_dir=Non
     return _model_cache.cached(path, _MEMORY, load_video_model_file, build)
 
 
-def _register():  # ``embed(model, "video", clips)`` once the embedder registry exists
+def _register():  # ``embed(model, "video", clips)`` and save_model / load_model
     from .embed import register_embedder
+    from .persist import register_model_kind
 
     register_embedder("video", lambda model, items, **kw: embed_videos(model, items, **kw))
+    register_model_kind(VideoModel)
 
 
 _register()
