@@ -22,8 +22,8 @@ import numpy as np
 from ._validation import check_int
 
 #: build-time parameters accepted by each compressed method
-PARAMS = {"pq": ("m", "nbits"), "opq": ("m", "nbits"), "ivfpq": ("nlist", "nprobe", "m", "nbits", "seed"),
-          "sq8": ()}
+PARAMS = {"pq": ("m", "nbits", "train_size"), "opq": ("m", "nbits", "train_size"),
+          "ivfpq": ("nlist", "nprobe", "m", "nbits", "seed", "train_size"), "sq8": ()}
 #: OPQ's rotation is learned on at most this many vectors, alternating rotation and PQ this many
 #: times (k-means iterations: first round, later rounds). faiss' defaults (256 * ksub points,
 #: 50 alternations, 40 + 4 iterations) take tens of seconds on 20k x 128 on 2 cores; the
@@ -67,15 +67,27 @@ def _check_training(n: int, need: int, why: str) -> None:
         raise ValueError(f"vectors: expected at least {need} vectors to train {why}, got {n}")
 
 
-def build(x: np.ndarray, metric: str, method: str, params: dict):
-    """(untrained-then-trained faiss index, the parameters used) for a compressed ``method``.
+def _training_rows(x: np.ndarray, train_size, seed: int) -> np.ndarray:
+    """All of ``x``, or a seeded random sample of ``train_size`` rows (codebooks and centroids
+    need far fewer vectors than a large collection holds)."""
+    if train_size is None or train_size >= len(x):
+        return x
+    rows = np.sort(np.random.default_rng(seed).choice(len(x), size=train_size, replace=False))
+    return np.ascontiguousarray(x[rows])
 
-    ``x`` (n, d) float32 is already normalised for cosine. The index is trained on ``x`` but
-    holds no vector yet: the caller adds them.
+
+def build(x: np.ndarray, metric: str, method: str, params: dict):
+    """(trained faiss index, the parameters used) for a compressed ``method``.
+
+    ``x`` (n, d) float32 is already normalised for cosine. The index is trained on ``x`` (or on
+    ``train_size`` random rows of it) but holds no vector yet: the caller adds them.
     """
     import faiss  # noqa: PLC0415 - heavy, imported on first use
 
     n, d = x.shape
+    train_size = params.get("train_size")
+    if train_size is not None:
+        train_size = check_int(train_size, "train_size", minimum=1)
     fmetric = faiss.METRIC_L2 if internal_metric(metric, method) == "l2" else faiss.METRIC_INNER_PRODUCT
     if method == "sq8":
         index = faiss.IndexScalarQuantizer(d, faiss.ScalarQuantizer.QT_8bit, fmetric)
@@ -84,26 +96,29 @@ def build(x: np.ndarray, metric: str, method: str, params: dict):
     used = {"m": _check_m(params.get("m", default_m(d)), d),
             "nbits": check_int(params.get("nbits", 8), "nbits", minimum=1, maximum=16)}
     ksub = 2 ** used["nbits"]
+    n_train = n if train_size is None else min(n, train_size)
+    if train_size is not None:
+        used["train_size"] = train_size
     if method == "ivfpq":
         nlist = params.get("nlist", max(1, int(round(np.sqrt(n)))))
-        used = {"nlist": check_int(nlist, "nlist", minimum=1, maximum=n),
+        used = {"nlist": check_int(nlist, "nlist", minimum=1, maximum=n_train),
                 "nprobe": check_int(params.get("nprobe", 1), "nprobe"),
                 **used, "seed": check_int(params.get("seed", 0), "seed", minimum=0)}
-        _check_training(n, max(used["nlist"], ksub),
+        _check_training(n_train, max(used["nlist"], ksub),
                         f"{used['nlist']} cells and 2**nbits = {ksub} centroids per sub-space")
         quantizer = faiss.IndexFlat(d, fmetric)
         index = faiss.IndexIVFPQ(quantizer, d, used["nlist"], used["m"], used["nbits"], fmetric)
         index.cp.seed = index.pq.cp.seed = used["seed"]
         index.cp.min_points_per_centroid = 1
         index.pq.cp.min_points_per_centroid = 1
-        index.train(x)
+        index.train(_training_rows(x, train_size, used["seed"]))
         index.nprobe = used["nprobe"]
         return index, used
-    _check_training(n, ksub, f"2**nbits = {ksub} centroids per sub-space (nbits={used['nbits']})")
+    _check_training(n_train, ksub, f"2**nbits = {ksub} centroids per sub-space (nbits={used['nbits']})")
     pq = faiss.IndexPQ(d, used["m"], used["nbits"], fmetric)
     pq.pq.cp.min_points_per_centroid = 1
     if method == "pq":
-        pq.train(x)
+        pq.train(_training_rows(x, train_size, 0))
         return pq, used
     opq = faiss.OPQMatrix(d, used["m"])
     opq.niter, opq.max_train_points = OPQ_ITER, OPQ_TRAIN_POINTS
@@ -112,6 +127,6 @@ def build(x: np.ndarray, metric: str, method: str, params: dict):
     trainer.cp.min_points_per_centroid = 1
     opq.pq = trainer
     index = faiss.IndexPreTransform(opq, pq)
-    index.train(x)
+    index.train(_training_rows(x, train_size, 0))
     opq.pq = None                        # the trainer is not needed (nor owned) after training
     return index, used

@@ -55,15 +55,15 @@ def exact_scores(queries: np.ndarray, vectors: np.ndarray, ids: np.ndarray, metr
     """
     valid = ids >= 0
     wanted, inverse = np.unique(ids[valid], return_inverse=True)
-    rows = np.asarray(vectors[wanted], dtype=np.float32)           # reads only these rows
-    gathered = np.zeros(ids.shape + (vectors.shape[1],), dtype=np.float32)
+    rows = np.asarray(vectors[wanted], dtype=np.float64)           # reads only these rows
+    gathered = np.zeros(ids.shape + (vectors.shape[1],), dtype=np.float64)
     gathered[valid] = rows[inverse]
-    if metric == "l2":
-        diff = gathered - queries[:, None, :]
-        scores = -np.sqrt(np.einsum("qsd,qsd->qs", diff, diff))
+    q = queries.astype(np.float64)[:, None, :]
+    if metric == "l2":                                              # float64: exact ties stay ties
+        scores = -np.sqrt(((gathered - q) ** 2).sum(-1))
     else:
-        scores = np.einsum("qsd,qd->qs", gathered, queries)
-    return np.where(valid, scores, -np.inf).astype(np.float32)
+        scores = (gathered * q).sum(-1)
+    return np.where(valid, scores, -np.inf)
 
 
 def rerank(queries: np.ndarray, candidates: np.ndarray, vectors: np.ndarray, metric: str, k: int,
@@ -81,6 +81,6 @@ def rerank(queries: np.ndarray, candidates: np.ndarray, vectors: np.ndarray, met
         ids = candidates[start:start + _BLOCK]
         s, i = order(exact_scores(q, vectors, ids, metric), ids)
         width = min(k, ids.shape[1])
-        out_s[start:start + len(q), :width] = s[:, :width]
+        out_s[start:start + len(q), :width] = s[:, :width].astype(np.float32)
         out_i[start:start + len(q), :width] = i[:, :width]
     return out_s, out_i

@@ -16,8 +16,9 @@ residuals: ``nlist``, ``nprobe``, ``m``, ``nbits``) and "sq8" (one byte per dime
 exactly with the float vectors (kept in RAM, or memory-mapped from ``refine_path`` so that only
 the shortlisted rows are read). ``Index.memory()`` measures the bytes it holds.
 
-For "flat" the tie policy holds exactly, at the k-th place too: when the k-th score is tied with
-items beyond the returned k, the index is asked for more until the tie group is complete.
+For "flat" the results are exact and layout-independent (``mmcourse._exact``): faiss finds the
+candidates, which are re-scored pair by pair in float64, so the tie policy holds at the k-th place
+too and a collection searched in shards gives the same ids and scores as searched whole.
 
 ``build_binary_index(packed_codes)`` wraps ``faiss.IndexBinaryFlat`` for Hamming search; its
 ``search`` returns (Hamming distances int32, ids), smallest distance first.
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _compressed, _refine
+from . import _compressed, _exact, _refine
 from ._validation import as_matrix, check_choice, check_int, describe
 
 __all__ = ["Index", "BinaryIndex", "build_index", "load_index", "build_binary_index"]
@@ -117,22 +118,6 @@ class Index:
         scores = np.where(ids < 0, -np.inf, scores).astype(np.float32)
         return _stable(scores, ids, higher_better=True)
 
-    def _exact_ties(self, q: np.ndarray, k: int):
-        """Flat search with the tie policy at the k-th place: widen until the tie group is whole."""
-        n = self.ntotal
-        if k >= n:
-            return self._raw_search(q, k)
-        out_s = np.empty((len(q), k), dtype=np.float32)
-        out_i = np.empty((len(q), k), dtype=np.int64)
-        rows, width = np.arange(len(q)), k + 1
-        while len(rows):
-            s, i = self._raw_search(q[rows], width)
-            # a row is settled when the score after the k-th differs, or every item was returned
-            done = (s[:, k - 1] != s[:, -1]) | (width >= n)
-            out_s[rows[done]], out_i[rows[done]] = s[done, :k], i[done, :k]
-            rows, width = rows[~done], min(2 * width, n)
-        return out_s, out_i
-
     def search(self, queries, k: int = 10):
         """The k best items per query, best first; ids -1 (score -inf) pad missing results."""
         q = _as_vectors(queries, "queries", self.dim)
@@ -145,7 +130,7 @@ class Index:
             return _refine.rerank(q, candidates, self.refine_vectors, self.metric, k,
                                   lambda s, i: _stable(s, i, higher_better=True))
         if self.method == "flat":
-            return self._exact_ties(q, k)
+            return _exact.exact_topk(self.faiss_index, q, k, self.metric)
         return self._raw_search(q, k)
 
     def memory(self) -> dict:

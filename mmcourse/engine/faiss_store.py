@@ -1,6 +1,7 @@
 """The in-process backend: an exact faiss flat index, scalar columns in numpy, a folder on disk.
 
-Search is exhaustive (exact), so it is the reference the Milvus backend is compared with. A
+Search is exhaustive and exact (``mmcourse._exact``: faiss finds candidates, float64 re-scores
+them, ties go to the lower id), so it is the reference the Milvus backend is compared with. A
 filter is evaluated over the columns (``mmcourse.engine.filters``) and handed to faiss as an
 ``IDSelectorBitmap``: only matching rows are scored (pre-filtering, exact). Reads share a
 readers–writer lock, writes hold it alone, so one store serves many threads.
@@ -15,7 +16,7 @@ from . import base
 from ._rwlock import RWLock
 from ._segments import SegmentLog, read_meta, write_meta
 from .filters import parse_filter
-from .topk import order_best_first
+from .._exact import exact_topk
 
 FORMAT = 1
 
@@ -164,15 +165,6 @@ class FaissStore(base.VectorStore):
     def fields(self) -> dict:
         return dict(self._schema or {"id": "int"})
 
-    def _raw(self, q: np.ndarray, width: int, params):
-        """(scores, ids) of the ``width`` best rows (allowed by ``params``), unsorted ties."""
-        dist, rows = self._index.search(q, width, params=params)
-        rows = rows.astype(np.int64)
-        ids = np.where(rows >= 0, self._ids[np.clip(rows, 0, None)], -1)
-        scores = -np.sqrt(np.maximum(dist, 0.0)) if self.metric == "l2" else dist
-        scores = np.where(rows >= 0, scores, -np.inf).astype(np.float32)
-        return order_best_first(scores, ids)
-
     def search(self, queries, k: int = 10, filter=None):
         q = base.check_vectors(queries, self.dim, "queries")
         k = self._check_k(k)
@@ -188,19 +180,5 @@ class FaissStore(base.VectorStore):
                 bitmap = np.packbits(mask, bitorder="little")   # kept alive during the search
                 faiss = _faiss()
                 params = faiss.SearchParameters(sel=faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmap)))
-            out_s = np.full((len(q), k), -np.inf, dtype=np.float32)
-            out_i = np.full((len(q), k), -1, dtype=np.int64)
-            if n == 0:
-                return out_s, out_i
-            # exact tie policy at the k-th place: widen until the k-th score's tie group is whole
-            rows, width = np.arange(len(q)), min(k + 1, n)
-            while len(rows):
-                s, i = self._raw(q[rows], width, params)
-                if width <= k:
-                    done = np.ones(len(rows), dtype=bool)
-                else:
-                    done = (s[:, k - 1] != s[:, -1]) | (width >= n)
-                w = min(k, width)
-                out_s[rows[done], :w], out_i[rows[done], :w] = s[done, :w], i[done, :w]
-                rows, width = rows[~done], min(2 * width, n)
-            return out_s, out_i
+            return exact_topk(self._index, q, k, self.metric, ids_of_rows=self._ids, params=params,
+                              n_candidates=n)
