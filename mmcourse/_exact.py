@@ -5,8 +5,8 @@ on where the item sits in the matrix: two copies of one vector can score one ulp
 same item can score differently in a shard than in the whole collection. So faiss is used to
 find the candidates — every item whose float32 score is within a small margin of the k-th — and
 the candidates are then re-scored pair by pair in float64, which depends only on the two
-vectors. The result: the k best by exact score, equal scores by lower id, identical whether the
-collection is searched whole or in shards.
+vectors, and rounded to float32. The result: the k best by exact score, equal (float32) scores by
+lower id, identical whether the collection is searched whole or in shards.
 """
 from __future__ import annotations
 
@@ -67,11 +67,13 @@ def exact_topk(faiss_index, q: np.ndarray, k: int, metric: str, ids_of_rows=None
         settled = (approx[:, -1] < kth - MARGIN * (1.0 + np.abs(kth))) | (width >= n)
         if settled.any():
             r = rows[settled]
-            scores = rescore(q[todo[settled]], r, xb, metric)
+            # the order is that of the returned float32 scores (equal after rounding: lower id), so a
+            # merge of shards, which only sees float32 scores, orders exactly the same way
+            scores = rescore(q[todo[settled]], r, xb, metric).astype(np.float32)
             ids = r if ids_of_rows is None else np.where(r >= 0, ids_of_rows[np.clip(r, 0, None)], -1)
             scores, ids = _order(scores, ids)
             w = min(k, width)
-            out_s[todo[settled], :w] = scores[:, :w].astype(np.float32)
+            out_s[todo[settled], :w] = scores[:, :w]
             out_i[todo[settled], :w] = ids[:, :w]
         todo, width = todo[~settled], min(2 * width, n)
     return out_s, out_i

@@ -79,8 +79,8 @@ def rerank(queries: np.ndarray, candidates: np.ndarray, vectors: np.ndarray, met
     for start in range(0, len(queries), _BLOCK):
         q = queries[start:start + _BLOCK]
         ids = candidates[start:start + _BLOCK]
-        s, i = order(exact_scores(q, vectors, ids, metric), ids)
+        s, i = order(exact_scores(q, vectors, ids, metric).astype(np.float32), ids)
         width = min(k, ids.shape[1])
-        out_s[start:start + len(q), :width] = s[:, :width].astype(np.float32)
+        out_s[start:start + len(q), :width] = s[:, :width]
         out_i[start:start + len(q), :width] = i[:, :width]
     return out_s, out_i

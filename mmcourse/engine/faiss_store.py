@@ -133,6 +133,8 @@ class FaissStore(base.VectorStore):
 
     def delete(self, ids) -> int:
         ids = np.asarray(base.as_array(ids, "ids", ndim=1, allow_empty=True))
+        if ids.size == 0:
+            return 0
         if ids.dtype.kind not in "iu":
             raise ValueError(f"ids: expected integer ids, got dtype {ids.dtype}")
         with self._lock.write():

@@ -37,6 +37,14 @@ class _QuietFilter(logging.Filter):
         return not getattr(_QUIET, "on", False)
 
 
+class _UnimplementedFilter(logging.Filter):
+    """Milvus Lite's embedded gRPC server logs a traceback for optional RPCs it does not implement
+    (pymilvus probes ``AllocTimestamp`` on insert and falls back): noise, not an error."""
+
+    def filter(self, record) -> bool:
+        return "Method not implemented" not in record.getMessage()
+
+
 def _pymilvus():
     # Milvus Lite stores data with pyarrow, whose default allocator (mimalloc) reserves about 1 GB
     # of address space up front: counted by RLIMIT_DATA caps (the grader's). The system allocator
@@ -51,6 +59,7 @@ def _pymilvus():
                               dt.FLOAT: "float", dt.DOUBLE: "float", dt.BOOL: "bool",
                               dt.VARCHAR: "str"})
         logging.getLogger("pymilvus.decorators").addFilter(_QuietFilter())
+        logging.getLogger("grpc._server").addFilter(_UnimplementedFilter())
     return pymilvus
 
 
@@ -83,7 +92,7 @@ class MilvusStore(base.VectorStore):
         self._lock = threading.Lock()            # guards lazy creation and the id counter
         self._next_id = None
         self._index_params = index_params
-        self._squared_l2 = not is_lite(uri)      # a server returns squared L2; Milvus Lite does not
+        self._squared_l2 = True                  # Milvus (Lite and server) returns squared L2
         if self._client.has_collection(collection):
             dim_, metric_, schema = self._describe(collection)
             if dim is not None and base.check_dim(dim) != dim_:
@@ -227,6 +236,8 @@ class MilvusStore(base.VectorStore):
     def delete(self, ids) -> int:
         self._check_open()
         ids = as_array(ids, "ids", ndim=1, allow_empty=True)
+        if ids.size == 0:
+            return 0
         if ids.dtype.kind not in "iu":
             raise ValueError(f"ids: expected integer ids, got dtype {ids.dtype}")
         if not self._created or not len(ids):
