@@ -67,7 +67,7 @@ def _check_training(n: int, need: int, why: str) -> None:
         raise ValueError(f"vectors: expected at least {need} vectors to train {why}, got {n}")
 
 
-def _training_rows(x: np.ndarray, train_size, seed: int) -> np.ndarray:
+def training_rows(x: np.ndarray, train_size, seed: int) -> np.ndarray:
     """All of ``x``, or a seeded random sample of ``train_size`` rows (codebooks and centroids
     need far fewer vectors than a large collection holds)."""
     if train_size is None or train_size >= len(x):
@@ -111,14 +111,14 @@ def build(x: np.ndarray, metric: str, method: str, params: dict):
         index.cp.seed = index.pq.cp.seed = used["seed"]
         index.cp.min_points_per_centroid = 1
         index.pq.cp.min_points_per_centroid = 1
-        index.train(_training_rows(x, train_size, used["seed"]))
+        index.train(training_rows(x, train_size, used["seed"]))
         index.nprobe = used["nprobe"]
         return index, used
     _check_training(n_train, ksub, f"2**nbits = {ksub} centroids per sub-space (nbits={used['nbits']})")
     pq = faiss.IndexPQ(d, used["m"], used["nbits"], fmetric)
     pq.pq.cp.min_points_per_centroid = 1
     if method == "pq":
-        pq.train(_training_rows(x, train_size, 0))
+        pq.train(training_rows(x, train_size, 0))
         return pq, used
     opq = faiss.OPQMatrix(d, used["m"])
     opq.niter, opq.max_train_points = OPQ_ITER, OPQ_TRAIN_POINTS
@@ -127,6 +127,6 @@ def build(x: np.ndarray, metric: str, method: str, params: dict):
     trainer.cp.min_points_per_centroid = 1
     opq.pq = trainer
     index = faiss.IndexPreTransform(opq, pq)
-    index.train(_training_rows(x, train_size, 0))
+    index.train(training_rows(x, train_size, 0))
     opq.pq = None                        # the trainer is not needed (nor owned) after training
     return index, used

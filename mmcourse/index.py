@@ -219,9 +219,11 @@ def build_index(vectors, metric: str = "cosine", method: str = "flat", refine=No
     """Index ``vectors`` (n, d) for ``metric`` ("cosine" | "ip" | "l2") with ``method``.
 
     params — hnsw: ``M`` (links per node, 32), ``efConstruction`` (40), ``efSearch`` (16);
-    ivf: ``nlist`` (cells, default about sqrt(n)), ``nprobe`` (1), ``seed`` (k-means, 0);
+    ivf: ``nlist`` (cells, default about sqrt(n)), ``nprobe`` (1), ``seed`` (k-means, 0),
+    ``train_size`` (k-means on that many random vectors; default all);
     pq / opq: ``m`` (sub-vectors, a divisor of d; default about d / 8), ``nbits`` (bits per
-    sub-vector code, 8); ivfpq: ``nlist``, ``nprobe``, ``m``, ``nbits``, ``seed``; sq8: none.
+    sub-vector code, 8), ``train_size``; ivfpq: ``nlist``, ``nprobe``, ``m``, ``nbits``, ``seed``,
+    ``train_size``; sq8: none.
     ``refine``: None (no re-ranking), True (k_factor 10) or an int k_factor: search a shortlist
     of ``k * k_factor`` and re-score it exactly with the float vectors, held in RAM or, with
     ``refine_path`` (a .npy file name), on disk and memory-mapped.
@@ -240,7 +242,7 @@ def build_index(vectors, metric: str = "cosine", method: str = "flat", refine=No
     faiss = _faiss()
     faiss_metric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
     allowed = {"flat": (), "hnsw": ("M", "efConstruction", "efSearch"),
-               "ivf": ("nlist", "nprobe", "seed"), **_compressed.PARAMS}[method]
+               "ivf": ("nlist", "nprobe", "seed", "train_size"), **_compressed.PARAMS}[method]
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         raise ValueError(f"params: expected only {list(allowed)} for method={method!r}, got "
@@ -266,7 +268,9 @@ def build_index(vectors, metric: str = "cosine", method: str = "flat", refine=No
         index = faiss.IndexIVFFlat(quantizer, d, used["nlist"], faiss_metric)
         index.cp.seed = used["seed"]
         index.cp.min_points_per_centroid = 1  # small collections: no warning spam
-        index.train(x)
+        if "train_size" in params:
+            used["train_size"] = check_int(params["train_size"], "train_size", minimum=used["nlist"])
+        index.train(_compressed.training_rows(x, used.get("train_size"), used["seed"]))
         index.nprobe = used["nprobe"]
     index.add(x)
     refine_vectors = None
