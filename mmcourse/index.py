@@ -9,6 +9,17 @@ parameters can be changed later with :meth:`Index.set_search_params`. Within the
 equal scores are ordered by lower id (the course's tie policy). faiss pads missing results
 (k > ntotal, or an IVF probe that finds too few) with id -1 and score -inf.
 
+Compressed methods (see ``mmcourse._compressed``): "pq" (product quantisation: ``m`` sub-vectors,
+``nbits`` per code), "opq" (PQ after a learned rotation), "ivfpq" (IVF cells holding PQ codes of the
+residuals: ``nlist``, ``nprobe``, ``m``, ``nbits``) and "sq8" (one byte per dimension). With
+``refine=k_factor`` the index returns a shortlist of ``k * k_factor`` items that is re-scored
+exactly with the float vectors (kept in RAM, or memory-mapped from ``refine_path`` so that only
+the shortlisted rows are read). ``Index.memory()`` measures the bytes it holds.
+
+For "flat" the results are exact and layout-independent (``mmcourse._exact``): faiss finds the
+candidates, which are re-scored pair by pair in float64, so the tie policy holds at the k-th place
+too and a collection searched in shards gives the same ids and scores as searched whole.
+
 ``build_binary_index(packed_codes)`` wraps ``faiss.IndexBinaryFlat`` for Hamming search; its
 ``search`` returns (Hamming distances int32, ids), smallest distance first.
 """
@@ -19,13 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _compressed, _exact, _refine
 from ._validation import as_matrix, check_choice, check_int, describe
 
 __all__ = ["Index", "BinaryIndex", "build_index", "load_index", "build_binary_index"]
 
 METRICS = ("cosine", "ip", "l2")
-METHODS = ("flat", "hnsw", "ivf")
-_SEARCH_PARAMS = {"hnsw": ("efSearch",), "ivf": ("nprobe",), "flat": ()}
+METHODS = ("flat", "hnsw", "ivf", "pq", "opq", "ivfpq", "sq8")
+_SEARCH_PARAMS = {"hnsw": ("efSearch",), "ivf": ("nprobe",), "flat": (), "ivfpq": ("nprobe",),
+                  "pq": (), "opq": (), "sq8": ()}
 
 
 def _faiss():
@@ -56,11 +69,16 @@ def _stable(scores: np.ndarray, ids: np.ndarray, higher_better: bool):
 
 
 class Index:
-    """A float vector index: ``search(queries, k) -> (scores (nq, k) float32, ids (nq, k) int64)``."""
+    """A float vector index: ``search(queries, k) -> (scores (nq, k) float32, ids (nq, k) int64)``.
 
-    def __init__(self, faiss_index, metric: str, method: str, params: dict):
+    ``refine_vectors`` (n, d) float32 (an array or a read-only memory map), when given, re-ranks a
+    shortlist of ``k * params["refine"]`` candidates exactly.
+    """
+
+    def __init__(self, faiss_index, metric: str, method: str, params: dict, refine_vectors=None):
         self.faiss_index, self.metric, self.method = faiss_index, metric, method
         self.params = dict(params)
+        self.refine_vectors = refine_vectors
 
     @property
     def ntotal(self) -> int:
@@ -75,8 +93,9 @@ class Index:
                 f"dim={self.dim}, params={self.params})")
 
     def set_search_params(self, **params) -> "Index":
-        """Change search-time parameters: ``efSearch`` (hnsw) or ``nprobe`` (ivf)."""
-        allowed = _SEARCH_PARAMS[self.method]
+        """Change search-time parameters: ``efSearch`` (hnsw), ``nprobe`` (ivf, ivfpq) or
+        ``refine`` (the k_factor of a re-ranked index)."""
+        allowed = _SEARCH_PARAMS[self.method] + (("refine",) if self.refine_vectors is not None else ())
         for name, value in params.items():
             if name not in allowed:
                 raise ValueError(f"{name}: expected one of {list(allowed)} for a {self.method!r} "
@@ -84,12 +103,20 @@ class Index:
             value = check_int(value, name, minimum=1)
             if name == "efSearch":
                 self.faiss_index.hnsw.efSearch = value
-            else:
-                self.faiss_index.nprobe = value
+            elif name == "nprobe":                     # faiss probes at most nlist cells
+                _ivf(self.faiss_index).nprobe = value
             self.params[name] = value
         return self
 
     set_params = set_search_params  # the CORE brief's name for the same thing
+
+    def _raw_search(self, q: np.ndarray, k: int):
+        """faiss' k results for normalised queries, as (scores float32, ids int64), best first."""
+        dist, ids = self.faiss_index.search(q, k)
+        ids = ids.astype(np.int64)
+        scores = _compressed.score_from_distance(dist, self.metric, self.method)
+        scores = np.where(ids < 0, -np.inf, scores).astype(np.float32)
+        return _stable(scores, ids, higher_better=True)
 
     def search(self, queries, k: int = 10):
         """The k best items per query, best first; ids -1 (score -inf) pad missing results."""
@@ -97,20 +124,48 @@ class Index:
         k = check_int(k, "k", minimum=1)
         if self.metric == "cosine":
             q = _normalize(q)
-        dist, ids = self.faiss_index.search(q, k)
-        ids = ids.astype(np.int64)
-        if self.metric == "l2":
-            scores = -np.sqrt(np.maximum(dist, 0.0))
-        else:
-            scores = dist
-        scores = np.where(ids < 0, -np.inf, scores).astype(np.float32)
-        return _stable(scores, ids, higher_better=True)
+        if self.refine_vectors is not None:
+            shortlist = min(self.ntotal, k * self.params["refine"])
+            candidates = self._raw_search(q, max(shortlist, 1))[1]
+            return _refine.rerank(q, candidates, self.refine_vectors, self.metric, k,
+                                  lambda s, i: _stable(s, i, higher_better=True))
+        if self.method == "flat":
+            return _exact.exact_topk(self.faiss_index, q, k, self.metric)
+        return self._raw_search(q, k)
+
+    def memory(self) -> dict:
+        """Bytes this index holds, measured by serialising it (units: bytes).
+
+        ``index``: the faiss structure (codes, ids, graph, codebooks, centroids); ``fixed``: the
+        same structure emptied (codebooks, centroids: independent of n); ``refine_ram`` /
+        ``refine_disk``: float vectors kept for re-ranking in RAM / in a memory-mapped file;
+        ``ram``: index + refine_ram; ``per_vector``: (ram - fixed) / ntotal, the cost of one
+        more vector, which extrapolates to any collection size as ``fixed + n * per_vector``.
+        """
+        faiss = _faiss()
+        total = int(faiss.serialize_index(self.faiss_index).nbytes)
+        empty = faiss.clone_index(self.faiss_index)
+        empty.reset()
+        fixed = int(faiss.serialize_index(empty).nbytes)
+        vec = self.refine_vectors
+        on_disk = isinstance(vec, np.memmap)
+        refine_ram = 0 if vec is None or on_disk else int(vec.nbytes)
+        ram = total + refine_ram
+        return {"index": total, "fixed": fixed, "refine_ram": refine_ram,
+                "refine_disk": int(vec.nbytes) if on_disk else 0, "ram": ram,
+                "per_vector": (ram - fixed) / max(self.ntotal, 1)}
 
     def save(self, path) -> Path:
-        """Write the faiss index to ``path`` and its settings to ``path`` + ".json"."""
+        """Write the faiss index to ``path`` and its settings to ``path`` + ".json".
+
+        Re-ranking floats kept in RAM go to ``path`` + ".refine.npy"; a memory-mapped file stays
+        where it is (its path is recorded).
+        """
         path = Path(path)
         _faiss().write_index(self.faiss_index, str(path))
         meta = {"kind": "float", "metric": self.metric, "method": self.method, "params": self.params}
+        if self.refine_vectors is not None and not isinstance(self.refine_vectors, np.memmap):
+            np.save(str(path) + ".refine.npy", np.asarray(self.refine_vectors))
         Path(str(path) + ".json").write_text(json.dumps(meta))
         return path
 
@@ -159,15 +214,27 @@ def _packed(x, name: str, n_bytes: int | None = None) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def build_index(vectors, metric: str = "cosine", method: str = "flat", **params) -> Index:
+def build_index(vectors, metric: str = "cosine", method: str = "flat", refine=None,
+                refine_path=None, **params) -> Index:
     """Index ``vectors`` (n, d) for ``metric`` ("cosine" | "ip" | "l2") with ``method``.
 
     params — hnsw: ``M`` (links per node, 32), ``efConstruction`` (40), ``efSearch`` (16);
-    ivf: ``nlist`` (cells, default about sqrt(n)), ``nprobe`` (1), ``seed`` (k-means, 0).
-    Cosine normalises the vectors (and later the queries) and uses inner products.
+    ivf: ``nlist`` (cells, default about sqrt(n)), ``nprobe`` (1), ``seed`` (k-means, 0),
+    ``train_size`` (k-means on that many random vectors; default all);
+    pq / opq: ``m`` (sub-vectors, a divisor of d; default about d / 8), ``nbits`` (bits per
+    sub-vector code, 8), ``train_size``; ivfpq: ``nlist``, ``nprobe``, ``m``, ``nbits``, ``seed``,
+    ``train_size``; sq8: none.
+    ``refine``: None (no re-ranking), True (k_factor 10) or an int k_factor: search a shortlist
+    of ``k * k_factor`` and re-score it exactly with the float vectors, held in RAM or, with
+    ``refine_path`` (a .npy file name), on disk and memory-mapped.
+    Cosine normalises the vectors (and later the queries).
     """
     check_choice(metric, "metric", METRICS)
     check_choice(method, "method", METHODS)
+    k_factor = _refine.check_refine(refine)
+    if refine_path is not None and not k_factor:
+        raise ValueError(f"refine_path: expected None without refine (nothing to re-rank), got "
+                         f"{str(refine_path)!r}")
     x = _as_vectors(vectors, "vectors")
     n, d = x.shape
     if metric == "cosine":
@@ -175,12 +242,14 @@ def build_index(vectors, metric: str = "cosine", method: str = "flat", **params)
     faiss = _faiss()
     faiss_metric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
     allowed = {"flat": (), "hnsw": ("M", "efConstruction", "efSearch"),
-               "ivf": ("nlist", "nprobe", "seed")}[method]
+               "ivf": ("nlist", "nprobe", "seed", "train_size"), **_compressed.PARAMS}[method]
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         raise ValueError(f"params: expected only {list(allowed)} for method={method!r}, got "
                          f"{unknown}")
-    if method == "flat":
+    if method in _compressed.PARAMS:
+        index, used = _compressed.build(x, metric, method, params)
+    elif method == "flat":
         index = faiss.IndexFlat(d, faiss_metric)
         used = {}
     elif method == "hnsw":
@@ -199,10 +268,23 @@ def build_index(vectors, metric: str = "cosine", method: str = "flat", **params)
         index = faiss.IndexIVFFlat(quantizer, d, used["nlist"], faiss_metric)
         index.cp.seed = used["seed"]
         index.cp.min_points_per_centroid = 1  # small collections: no warning spam
-        index.train(x)
+        if "train_size" in params:
+            used["train_size"] = check_int(params["train_size"], "train_size", minimum=used["nlist"])
+        index.train(_compressed.training_rows(x, used.get("train_size"), used["seed"]))
         index.nprobe = used["nprobe"]
     index.add(x)
-    return Index(index, metric, method, used)
+    refine_vectors = None
+    if k_factor:
+        used["refine"] = k_factor
+        refine_vectors = _refine.store_vectors(x, refine_path)
+        if refine_path is not None:
+            used["refine_path"] = str(Path(refine_path).resolve())
+    return Index(index, metric, method, used, refine_vectors)
+
+
+def _ivf(faiss_index):
+    """The IVF index inside ``faiss_index`` (itself, or under a pre-transform)."""
+    return _faiss().extract_index_ivf(faiss_index)
 
 
 def build_binary_index(codes_packed) -> BinaryIndex:
@@ -223,6 +305,15 @@ def load_index(path):
     meta = json.loads(meta_path.read_text())
     if meta.get("kind") == "binary":
         return BinaryIndex(_faiss().read_index_binary(str(path)))
-    index = Index(_faiss().read_index(str(path)), meta["metric"], meta["method"], meta["params"])
-    search_params = {k: v for k, v in meta["params"].items() if k in _SEARCH_PARAMS[meta["method"]]}
+    params = meta["params"]
+    refine_vectors = None
+    if "refine" in params:
+        source = Path(params.get("refine_path") or str(path) + ".refine.npy")
+        if not source.is_file():
+            raise ValueError(f"path: expected the re-ranking vectors of {str(path)!r} at "
+                             f"{str(source)!r}, got no such file")
+        refine_vectors = np.load(source, mmap_mode="r" if "refine_path" in params else None)
+    index = Index(_faiss().read_index(str(path)), meta["metric"], meta["method"], params,
+                  refine_vectors)
+    search_params = {k: v for k, v in params.items() if k in _SEARCH_PARAMS[meta["method"]]}
     return index.set_search_params(**search_params)  # efSearch / nprobe as they were saved
