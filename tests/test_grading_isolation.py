@@ -125,3 +125,20 @@ def test_breaking_restores_names_an_answer_rebinds_and_brings_the_answers_back()
     # for g's test, and everything is intact again afterwards
     outcome, _, failed = _run_breaking(nb)
     assert outcome == {"nb99-f-test": PASSED, "nb99-g-test": PASSED} and failed == []
+
+
+@pytest.mark.slow
+def test_a_name_a_later_cell_rebinds_is_not_broken_with_the_earlier_exercise():
+    # f's test imports `helper`; g's answer imports it again and uses it: breaking f must leave
+    # g's own `helper` alone (notebook 03: info_nce's test and train_joint_space's answer both
+    # import info_nce_loss), and a later ordinary rebinding of f's `total` is kept too
+    nb = _notebook([("def f(x):\n" + SOL.format("x + 1"), ("nb99-f", True, False)),
+                    ("from math import sqrt as helper\nassert f(1) == 2\ntotal = f(1)", ("nb99-f-test", False, True)),
+                    ("total = 7", None),
+                    ("from math import sqrt as helper\ndef g(x):\n" + SOL.format("helper(x) + total"),
+                     ("nb99-g", True, False)),
+                    ("assert g(4) == 9 and total == 7", ("nb99-g-test", False, True)),
+                    ("assert helper(9) == 3 and total == 7", None)])
+    outcome, broken_for, failed = _run_breaking(nb)
+    assert broken_for[4] == ["nb99-f"]
+    assert outcome == {"nb99-f-test": PASSED, "nb99-g-test": PASSED} and failed == []

@@ -184,11 +184,12 @@ def _mmcourse_isolation():
     def snapshot(key, names):
         state["before"][key] = {{n: g[n] for n in names if n in g}}
 
-    def break_(key, names, student_source):
+    def break_(key, names, student_source, keep=()):
         # the names go back to what they were before the answer cell, then the student's
-        # version of the answer cell runs in their place (its solution regions raise)
+        # version of the answer cell runs in their place (its solution regions raise); the names
+        # in `keep`, which later cells rebound, keep their current values
         intact = state["intact"]
-        for n in names:
+        for n in (*names, *keep):
             if n not in intact:
                 intact[n] = g.get(n, intact)
         before = state["before"].get(key, {{}})
@@ -202,6 +203,11 @@ def _mmcourse_isolation():
             exec(compile(ip.transform_cell(student_source), "<broken answer>", "exec"), g)
         except BaseException:
             pass
+        for n in keep:
+            if intact[n] is intact:
+                g.pop(n, None)
+            else:
+                g[n] = intact[n]
 
     def start():
         state["intact"] = {{}}
@@ -237,12 +243,17 @@ def breaking_hook(nb, student_nb):
     """
     student = {C.grade_id(c): c.source for c in student_nb.cells if C.grade_id(c)}
     plan = exercises(nb)
-    names = {}
-    for ex in plan:
-        bound = set(cell_names(nb.cells[ex.answer].source)[0])
-        for t in ex.tests:
-            bound |= cell_names(nb.cells[t].source)[0]
-        names[ex.name] = sorted(bound)
+    binds = {i: set(cell_names(c.source)[0]) for i, c in enumerate(nb.cells) if c.cell_type == "code"}
+    names = {ex.name: sorted(set().union(*(binds[i] for i in (ex.answer, *ex.tests)))) for ex in plan}
+
+    def breakable(ex, before):
+        """E's names to reset, and those to keep: the ones another cell rebinds between E's answer
+        and cell ``before`` hold that cell's value (say a later answer's own import of a loss)."""
+        mine = {ex.answer, *ex.tests}
+        rebound = set().union(set(), *(b for i, b in binds.items()
+                                       if ex.answer < i < before and i not in mine))
+        return ([n for n in names[ex.name] if n not in rebound],
+                [n for n in names[ex.name] if n in rebound])
     own = {t: ex for ex in plan for t in ex.tests}
     api = f"{_STATE}_api"
     preludes: dict = {}
@@ -266,7 +277,8 @@ def breaking_hook(nb, student_nb):
                 code.append(f"{api}.start()")
                 for ex in earlier:
                     source = student.get(ex.name, "raise NotImplementedError()")
-                    code.append(f"{api}.break_({ex.name!r}, {names[ex.name]!r}, {source!r})")
+                    reset, keep = breakable(ex, i)
+                    code.append(f"{api}.break_({ex.name!r}, {reset!r}, {source!r}, {keep!r})")
                 restore_next = True
             broken_for[i] = [ex.name for ex in earlier]
         if code:
