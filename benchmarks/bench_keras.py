@@ -19,6 +19,8 @@ Run it in its own process: TensorFlow's thread settings only apply before its fi
 """
 from __future__ import annotations
 
+from . import _calibration
+
 import os
 import time
 
@@ -63,6 +65,8 @@ def main(configs=CONFIGS) -> dict:
         r.update(train_s=hist["seconds"][-1], total_s=wall, cpu_s=cpu, steps=steps)
         results[name] = r
         print(table_row(name, 42, r, limit), flush=True)
+    calibration_s = _calibration.measure()
+    print(_calibration.line(calibration_s))
     _print_targets(results)
     return results
 
@@ -83,6 +87,10 @@ def _print_targets(results) -> None:
             print(f"target parity: Keras default t2i mAP within {PARITY_MAP_GAP} of PyTorch's in 60 s: "
                   f"{default['t2i_mAP']:.3f} vs {torch_default['t2i_mAP']:.3f} (PyTorch, "
                   f"{torch_default['train_s']:.1f} s), gap {gap:+.3f} in {default['train_s']:.1f} s {ok}")
+            ratio = default["train_s"] / torch_default["train_s"]
+            print(f"target parity in time: Keras default training within 1.2x of PyTorch's: "
+                  f"{default['train_s']:.1f} s vs {torch_default['train_s']:.1f} s = {ratio:.2f}x "
+                  f"{'PASS' if ratio <= 1.2 else 'FAIL'}")
         else:
             print("target parity: no PyTorch figures on this machine yet (run `python -m benchmarks "
                   "training` first)")

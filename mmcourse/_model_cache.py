@@ -26,6 +26,14 @@ COUNTERFACTUAL_VARIANTS = ("word_order",)
 DERIVED_VARIANTS = {"speech": (("torch",), ("shapes",)),
                     # the moving-shapes clips' temporal model ("shapes" = the default argument)
                     "video": (("torch",), ("moving_shapes", "shapes"))}
+#: the cached models the course's notebooks load, per track: ``(variant, overrides)`` of
+#: ``load_default_model`` (``mmcourse run`` and the test suite train them before the notebooks,
+#: outside the cells' time limits; notebook 08 compares the three video towers)
+COURSE_MODELS = {
+    "torch": (("default", {}), ("word_order", {}), ("speech", {}), ("video", {}),
+              ("video", {"kind": "meanp"}), ("video", {"kind": "temporal"})),
+    "keras": (("default", {}), ("word_order", {})),
+}
 #: keyword arguments of ``mmcourse.load_dataset`` per dataset
 DATASETS = {"shapes": {}, "digits": {}}
 #: datasets whose captions have counterfactual twins (checked without loading them)
@@ -90,10 +98,69 @@ def model_path(params: dict, env: dict, track: str, dataset: str, variant: str, 
     return root / "models" / f"{prefix}{dataset}-{variant}-{key}{ext}"
 
 
+# ----------------------------------------------------------------------------- shipped weights
+#: the manifest of the shipped weights (in :func:`shipped_dir`)
+MANIFEST = "MANIFEST.json"
+#: set in a process to make :func:`cached` ignore the shipped weights (what retraining needs)
+NO_SHIPPED_ENV = "MMCOURSE_NO_SHIPPED"
+
+
+def shipped_dir() -> Path:
+    """``data/models/`` of the checkout: trained weights shipped with the course, each named like
+    its cache file (so its key — the code and parameters that trained it — is in its name)."""
+    return Path(__file__).resolve().parents[1] / "data" / "models"
+
+
+def read_manifest(folder=None) -> dict:
+    """{file name: record} of the shipped weights (empty when there are none)."""
+    import json
+
+    path = Path(folder or shipped_dir()) / MANIFEST
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def file_sha256(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _model_name(name: str) -> str:
+    """A cache file name without its key: "shapes-default-3425d0c95a9de721.pt" → "shapes-default"."""
+    return name.rsplit("-", 1)[0]
+
+
+def shipped_file(path: Path):
+    """The shipped weights for the cache file ``path`` — same name, so trained by this very code
+    with these parameters — when present and intact (its SHA-256 is the manifest's), else None."""
+    if os.environ.get(NO_SHIPPED_ENV):  # retraining (mmcourse._shipping)
+        return None
+    record = read_manifest().get(path.name)
+    candidate = shipped_dir() / path.name
+    if record is None or not candidate.is_file() or file_sha256(candidate) != record.get("sha256"):
+        return None
+    return candidate
+
+
+def stale_shipped(path: Path) -> list:
+    """Shipped weights of the same model trained by *other* code or parameters (another key)."""
+    folder = shipped_dir()
+    if not folder.is_dir():
+        return []
+    model = _model_name(path.name)
+    return sorted(p.name for p in folder.glob(f"{model}-*{path.suffix}")
+                  if p.name != path.name and _model_name(p.name) == model)
+
+
 def cached(path: Path, memory: dict, load, build):
-    """The model at ``path``: from ``memory``, else from disk with ``load(path)``, else
+    """The model at ``path``: from ``memory``, else from disk with ``load(path)``, else the
+    course's shipped weights of the same name (:func:`shipped_file`, copied into the cache), else
     ``build(path)`` (train and save). A file lock makes concurrent callers build only once; a
-    file ``load`` refuses with ValueError is rebuilt and overwritten."""
+    file ``load`` refuses with ValueError is rebuilt and overwritten. When only weights for other
+    code or parameters are shipped, a line says so before training."""
     import filelock
 
     if str(path) in memory:
@@ -101,12 +168,34 @@ def cached(path: Path, memory: dict, load, build):
     path.parent.mkdir(parents=True, exist_ok=True)
     with filelock.FileLock(os.fspath(path) + ".lock"):
         model = None
+        if not path.is_file() and (source := shipped_file(path)) is not None:
+            _copy(source, path)
         if path.is_file():
             try:
                 model = load(path)
             except ValueError:  # unreadable file: retrain and overwrite
                 model = None
         if model is None:
+            stale = stale_shipped(path)
+            if stale:
+                print(f"mmcourse: the shipped weights {stale[0]} were trained by another version of "
+                      f"the code or other parameters (this code's file is {path.name}): training "
+                      f"now; `mmcourse run --retrain` refreshes data/models/", flush=True)
             model = build(path)
     memory[str(path)] = model
     return model
+
+
+def _copy(source: Path, target: Path) -> None:
+    import shutil
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -209,6 +209,7 @@ class TrainConfig:
     hard_negatives: bool
     scene_twins: int
     twin_weight: float
+    twin_start: float
     mask_fn: str | None
     eval_every: int
     eval_images: int
@@ -233,7 +234,7 @@ def modality_pairs(modalities) -> tuple[tuple[str, str], ...]:
 
 def training_config(dataset, *, rnn="gru", loss="infonce", steps=None, epochs=None, time_budget=None,
                     batch_size=128, lr=3e-3, weight_decay=1e-4, margin=0.2, hinge_warmup=0.25,
-                    seed=0, hard_negatives=False, scene_twins=0, twin_weight=1.0,
+                    seed=0, hard_negatives=False, scene_twins=0, twin_weight=1.0, twin_start=0.0,
                     mask_false_negatives="t2i", eval_every=None, eval_images=500, min_freq=1,
                     num_threads=DEFAULT_NUM_THREADS, model_modalities=("image", "text"),
                     trainable_pairs=(("image", "text"),)) -> TrainConfig:
@@ -286,12 +287,14 @@ def training_config(dataset, *, rnn="gru", loss="infonce", steps=None, epochs=No
     if hard_negatives:
         check_counterfactual(train, "hard_negatives", cf_pair, dataset.name)
     scene_twins, twin_weight = check_twins(scene_twins, twin_weight, train, dataset.name)
+    if isinstance(twin_start, bool) or not isinstance(twin_start, (int, float)) or not 0 <= twin_start < 1:
+        raise ValueError(f"twin_start: expected a fraction of the steps in [0, 1), got {twin_start!r}")
     if scene_twins:
         check_counterfactual(train, "scene_twins", cf_pair, dataset.name)
     return TrainConfig(train=train, val=val, rnn=rnn, loss=loss, steps=steps, time_budget=time_budget,
                        batch_size=batch_size, lr=lr, weight_decay=weight_decay, margin=margin,
                        hinge_warmup=float(hinge_warmup), seed=seed, hard_negatives=bool(hard_negatives),
-                       scene_twins=scene_twins, twin_weight=twin_weight,
+                       scene_twins=scene_twins, twin_weight=twin_weight, twin_start=float(twin_start),
                        mask_fn=fn_mode if train.has_structure else None, eval_every=eval_every,
                        eval_images=eval_images, min_freq=min_freq, num_threads=num_threads,
                        pairs=pairs, counterfactual_pair=cf_pair)
@@ -388,7 +391,8 @@ class BatchPlan:
     One :class:`Batches` sampler per modality pair: the first with generator ``seed``, pair k > 0
     with ``seed + 2 + k``; ``seed + 1`` draws the hard negatives and ``seed + 2`` the scene
     twins, both for ``config.counterfactual_pair`` (a scene modality and the captions), from
-    ``train.hard_negatives`` / ``train.scene_twins`` (the dataset's capability).
+    ``train.hard_negatives`` / ``train.scene_twins`` (the dataset's capability). Scene twins start
+    at batch ``twin_start * steps + 1`` (a curriculum: the contrastive loss alone before that).
     """
 
     def __init__(self, config: TrainConfig):
@@ -399,9 +403,11 @@ class BatchPlan:
         self.batches = self.samplers[0]
         self.neg_rng = np.random.default_rng(config.seed + 1)
         self.twin_rng = np.random.default_rng(config.seed + 2)
+        self.count = 0  # batches made so far
 
     def next(self) -> Batch:
         cfg, train = self.config, self.train
+        self.count += 1
         parts = []
         for pair, sampler in zip(cfg.pairs, self.samplers):
             a, b = sampler.next()
@@ -414,7 +420,8 @@ class BatchPlan:
             cf = parts[cfg.pairs.index(cfg.counterfactual_pair)]
             if cfg.hard_negatives:
                 negs = [t for t in train.hard_negatives(cf.b.tolist(), self.neg_rng) if t] or None
-            if cfg.scene_twins:  # relational captions from the scenes, against their swapped twins
+            if cfg.scene_twins and self.count > cfg.twin_start * cfg.steps:
+                # relational captions from the scenes, against their swapped twins
                 scenes = train.modality(cf.pair[0]).scene_index[cf.a[:cfg.scene_twins]]
                 r, pos, twin = train.scene_twins(scenes, self.twin_rng)
                 if len(r):

@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--source", default="solutions", help="folder used when no NOTEBOOK is given")
     run.add_argument("--timeout", type=_positive(float), default=300, help="seconds per cell (300)")
     run.add_argument("--no-warmup", action="store_true", help="skip the default-model warm-up")
+    run.add_argument("--retrain", action="store_true",
+                     help="first retrain every cached model the course loads, from scratch, and "
+                          "ship them in data/models/ (with MANIFEST.json)")
+    run.add_argument("--models-only", action="store_true",
+                     help="with --retrain: stop after shipping the models (run no notebook)")
     return parser
 
 
@@ -103,6 +108,16 @@ def _run(args) -> int:
         print(f"run: no such notebook: {', '.join(missing)}", file=sys.stderr)
         return 1
     rows = []
+    if args.models_only and not args.retrain:
+        print("run: --models-only goes with --retrain", file=sys.stderr)
+        return 1
+    if args.retrain:
+        from ._shipping import retrain
+
+        manifest = retrain(tracks_needed(paths) if args.notebooks else ("torch", "keras"))
+        print(f"shipped {len(manifest)} models in data/models/ (MANIFEST.json)", flush=True)
+        if args.models_only:
+            return 0
     if not args.no_warmup:
         for track in tracks_needed(paths):
             row = warm_up(track)

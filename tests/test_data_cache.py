@@ -42,6 +42,21 @@ def test_key_changes_with_params_version_and_source(tmp_path):
     assert k != cache_mod.cache_key({"n": 1}, "1", [src])
 
 
+def test_key_ignores_docstrings_comments_and_layout_but_not_code(tmp_path):
+    src = tmp_path / "gen.py"
+    src.write_text('"""Module."""\ndef f(a):\n    """Doc."""\n    return a + 1\n')
+    k = cache_mod.cache_key({}, "1", [src])
+    src.write_text('"""Another module docstring."""\n\n# a comment\ndef f(a):  # why\n'
+                   '    """Other words, same code."""\n    return (a +\n            1)\n')
+    assert cache_mod.cache_key({}, "1", [src]) == k
+    src.write_text('def f(a):\n    return a + 2\n')
+    assert cache_mod.cache_key({}, "1", [src]) != k
+    src.write_text('def f(a):\n    "a string that is the only statement is a docstring"\n')
+    assert cache_mod.cache_key({}, "1", [src]) != k
+    src.write_text("def broken(:\n")  # not Python: its bytes count
+    assert cache_mod.cache_key({}, "1", [src]) != k
+
+
 def test_atomic_save_and_corrupt_file_is_a_miss(tmp_path):
     path = tmp_path / "x.npz"
     cache_mod.atomic_save_npz(path, {"a": np.arange(3)})

@@ -270,13 +270,13 @@ def test_save_and_load_round_trip(models, clips, ds, tmp_path, kind):
 def test_loading_a_bad_file_names_path(tmp_path, models):
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a torch file at all")
-    with pytest.raises(ValueError, match=r"^path: expected a model saved by save_video_model"):
+    with pytest.raises(ValueError, match=r"^path: expected a VideoModel saved by mmcourse.torch.save_model"):
         V.load_video_model_file(garbage)
     with pytest.raises(ValueError, match=r"^path: .*no such file"):
         V.load_video_model_file(tmp_path / "missing.pt")
     other = tmp_path / "other.pt"
     torch.save({"format": "something else", "weights": torch.zeros(2)}, other)
-    with pytest.raises(ValueError, match=r"^path: expected a model saved by save_video_model"):
+    with pytest.raises(ValueError, match=r"^path: expected a VideoModel saved by mmcourse.torch.save_model"):
         V.load_video_model_file(other)
     with pytest.raises(ValueError, match=r"^model"):
         V.save_video_model("model", tmp_path / "x.pt")

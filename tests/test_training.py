@@ -282,3 +282,14 @@ def test_model_cache_variants_key_sources_and_lock(tmp_path):
     memory.clear()
     assert mc.cached(p1, memory, lambda p: p.read_text() + "!", build) == "model!"
     assert built == [p1]
+
+
+def test_scene_twins_start_after_the_curriculum_fraction(shapes_small):
+    cfg = _training.training_config(shapes_small, batch_size=16, scene_twins=6, twin_start=0.5,
+                                    steps=6, seed=3)
+    plan = _training.BatchPlan(cfg)
+    has = [plan.next().twin_rows is not None for _ in range(6)]
+    assert has[:3] == [False] * 3 and all(has[3:])
+    for bad in (1.0, -0.1, True, "half"):
+        with pytest.raises(ValueError, match=r"^twin_start: expected a fraction"):
+            _training.training_config(shapes_small, scene_twins=6, twin_start=bad)

@@ -38,13 +38,34 @@ def cache_dir() -> Path:
     return path
 
 
+def source_fingerprint(path) -> bytes:
+    """What a Python source file *does*: its syntax tree without docstrings (comments and
+    layout are not in the tree), so editing prose or formatting keeps every key; a file that does
+    not parse counts by its bytes."""
+    import ast
+
+    raw = Path(path).read_bytes()
+    try:
+        tree = ast.parse(raw)
+    except (SyntaxError, ValueError):
+        return raw
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(getattr(body[0], "value", None), ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False).encode()
+
+
 def cache_key(params: dict, version: str, source_files=()) -> str:
-    """A 16-hex-digit key from JSON-able ``params``, a ``version`` string and source file contents."""
+    """A 16-hex-digit key from JSON-able ``params``, a ``version`` string and what the source
+    files do (:func:`source_fingerprint`: docstrings, comments and layout do not count)."""
     h = hashlib.sha256()
     h.update(json.dumps(params, sort_keys=True, default=str).encode())
     h.update(version.encode())
     for f in source_files:
-        h.update(Path(f).read_bytes())
+        h.update(source_fingerprint(f))
     return h.hexdigest()[:16]
 
 

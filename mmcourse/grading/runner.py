@@ -17,14 +17,15 @@ from pathlib import Path
 
 from .cells import read_notebook
 from .kernel import run_notebook
+from .._model_cache import COURSE_MODELS
 from .scoring import FAILED, PASSED, score_notebook, totals
 
-# The cached variants the notebooks load: the default model and the word-order one in both
-# tracks, the speech model and the best video tower (PyTorch only; notebooks 07 and 08).
-_VARIANTS = {"torch": ("default", "word_order", "speech", "video"), "keras": ("default", "word_order")}
+# The cached models the notebooks load (``mmcourse._model_cache.COURSE_MODELS``), per track.
 WARMUPS = {track: f"import mmcourse.{track} as m; " + "; ".join(
-               f"m.load_default_model(variant={v!r}, progress=False)" for v in variants)
-           for track, variants in _VARIANTS.items()}
+               f"m.load_default_model(variant={v!r}, progress=False"
+               + "".join(f", {k}={val!r}" for k, val in overrides.items()) + ")"
+               for v, overrides in models)
+           for track, models in COURSE_MODELS.items()}
 
 
 @dataclass

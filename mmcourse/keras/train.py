@@ -33,7 +33,8 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
                        batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 1e-4,
                        margin: float = 0.2, hinge_warmup: float = 0.25, seed: int = 0,
                        hard_negatives: bool = False, scene_twins: int = 0,
-                       twin_weight: float = 1.0, mask_false_negatives="t2i", progress: bool = True,
+                       twin_weight: float = 1.0, twin_start: float = 0.0,
+                       mask_false_negatives="t2i", progress: bool = True,
                        eval_every: int | None = None, eval_images: int = 500, model=None,
                        min_freq: int = 1, num_threads: int | None = DEFAULT_NUM_THREADS, **model_kw):
     """Train a :class:`DualEncoder` on the dataset's "train" split; evaluate on "val".
@@ -52,7 +53,8 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
     scene_twins : for this many images of each batch (shapes only), a relational caption built
         from the image's scene and its same-words twin (arguments or colours swapped, from
         ``dataset.scene_twins``) enter :func:`~mmcourse.keras.losses.twin_loss`,
-        weighted by ``twin_weight``: what makes the GRU learn word order (see ``mmcourse.torch``).
+        weighted by ``twin_weight``, from the ``twin_start`` fraction of the steps on (a
+        curriculum: the contrastive loss alone first): what makes the GRU learn word order (see ``mmcourse.torch``).
     mask_false_negatives : where the dataset knows which images a caption describes (shapes,
         digits), images of the batch that a caption also fits are not used as its negatives:
         "t2i" (default, as in ``mmcourse.torch``) when ranking images for a caption only; "both" /
@@ -77,7 +79,8 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
         dataset, rnn=rnn, loss=loss, steps=steps, epochs=epochs, time_budget=time_budget,
         batch_size=batch_size, lr=lr, weight_decay=weight_decay, margin=margin,
         hinge_warmup=hinge_warmup, seed=seed, hard_negatives=hard_negatives, scene_twins=scene_twins,
-        twin_weight=twin_weight, mask_false_negatives=mask_false_negatives, eval_every=eval_every,
+        twin_weight=twin_weight, twin_start=twin_start, mask_false_negatives=mask_false_negatives,
+        eval_every=eval_every,
         eval_images=eval_images, min_freq=min_freq, num_threads=num_threads,
         model_modalities=("image", "text") if model is None else model.modalities)
     if cfg.num_threads is not None:

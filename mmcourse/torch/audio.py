@@ -24,7 +24,6 @@ int16 / int32 PCM is **converted** to float in [-1, 1] (divided by 32768 / 2**31
 from __future__ import annotations
 
 import math
-import os
 import time
 from pathlib import Path
 
@@ -580,30 +579,19 @@ def load_speech_model(progress: bool = True, cache_dir=None, dataset_kwargs=None
     and cached next to the other models; later calls load in well under a second. ``overrides``
     are :func:`bind_audio_tower` arguments and change the key.
     """
-    import filelock
-
-    from .. import load_dataset
+    from .. import _model_cache, load_dataset
     from .pretrained import load_default_model
 
+    def build(path):
+        base = load_default_model("shapes", progress=progress)
+        kw = dict(modalities=("image", "text", "audio"), **(dataset_kwargs or {}))
+        data = load_dataset("shapes", **kw)
+        model, _ = bind_audio_tower(base, data, progress=progress, **dict(SPEECH_PARAMS, **overrides))
+        save_speech_model(model, path)
+        return model
+
     path = speech_model_path(cache_dir, dataset_kwargs, **overrides)
-    if str(path) in _MEMORY:
-        return _MEMORY[str(path)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with filelock.FileLock(os.fspath(path) + ".lock"):
-        model = None
-        if path.is_file():
-            try:
-                model = load_speech_model_file(path)
-            except ValueError:
-                model = None
-        if model is None:
-            base = load_default_model("shapes", progress=progress)
-            kw = dict(modalities=("image", "text", "audio"), **(dataset_kwargs or {}))
-            data = load_dataset("shapes", **kw)
-            model, _ = bind_audio_tower(base, data, progress=progress, **dict(SPEECH_PARAMS, **overrides))
-            save_speech_model(model, path)
-    _MEMORY[str(path)] = model
-    return model
+    return _model_cache.cached(path, _MEMORY, load_speech_model_file, build)
 
 
 def _register():  # ``embed(model, "audio", ...)`` and training inputs, once the registries exist

@@ -97,7 +97,7 @@ def load_model(path, device=None, kind=None):
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt or foreign file
-        raise ValueError(f"path: expected {want}, got {str(path)!r} ({type(exc).__name__}: {exc})") from None
+        raise ValueError(f"path: expected {want}, got {str(path)!r} (not readable as a saved model: {type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"path: expected {want}, got {str(path)!r} (unknown format)")
     cls = _kind_class(payload.get("kind"))

@@ -32,7 +32,7 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
                        eval_every: int | None = None, eval_images: int = 500, model=None,
                        min_freq: int = 1, num_threads: int | None = DEFAULT_NUM_THREADS,
                        scene_twins: int = 0,
-                       twin_weight: float = 1.0, **model_kw):
+                       twin_weight: float = 1.0, twin_start: float = 0.0, **model_kw):
     """Train a :class:`DualEncoder` (or ``model``, any joint model) on the dataset's "train"
     split; evaluate on "val".
 
@@ -56,7 +56,9 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
     scene_twins : for this many images of each batch (shapes only), a relational caption built
         from the image's scene and its same-words twin (the relation's arguments or the colours
         swapped, from ``dataset.scene_twins``) enter
-        :func:`~mmcourse.torch.losses.twin_loss`, weighted by ``twin_weight``. Sampled captions
+        :func:`~mmcourse.torch.losses.twin_loss`, weighted by ``twin_weight``, from the
+        ``twin_start`` fraction of the steps on (a curriculum: the contrastive loss alone first,
+        which keeps retrieval). Sampled captions
         are mostly not relational, and an argument-swapped twin only rarely: without this the GRU
         stays at chance on argument swaps.
     mask_false_negatives : where the dataset knows which images a caption describes (shapes,
@@ -85,7 +87,8 @@ def train_dual_encoder(dataset, *, rnn: str = "gru", loss: str = "infonce", step
         dataset, rnn=rnn, loss=loss, steps=steps, epochs=epochs, time_budget=time_budget,
         batch_size=batch_size, lr=lr, weight_decay=weight_decay, margin=margin,
         hinge_warmup=hinge_warmup, seed=seed, hard_negatives=hard_negatives, scene_twins=scene_twins,
-        twin_weight=twin_weight, mask_false_negatives=mask_false_negatives, eval_every=eval_every,
+        twin_weight=twin_weight, twin_start=twin_start, mask_false_negatives=mask_false_negatives,
+        eval_every=eval_every,
         eval_images=eval_images, min_freq=min_freq, num_threads=num_threads,
         model_modalities=("image", "text") if model is None else model.modalities,
         trainable_pairs=_training.modality_pairs(tuple(INPUTS)))

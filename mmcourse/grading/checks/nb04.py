@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..check import expect_close, expect_equal, fail, register
+from ..check import expect_close, fail, register
 
 
 def _rng(seed: int = 0) -> np.random.Generator:
