@@ -13,9 +13,9 @@ Targets: issue 15 ("Targets"). Timings are wall clock and depend on the machine'
 """
 from __future__ import annotations
 
-from . import _calibration
-
 import time
+
+from . import _calibration
 
 TARGETS = {"hit@10": 0.93, "mAP": 0.60, "NDCG@10": 0.75}
 TEXT_GAP, VOICE_GAP = 0.08, 0.08

@@ -19,10 +19,10 @@ Run it in its own process: TensorFlow's thread settings only apply before its fi
 """
 from __future__ import annotations
 
-from . import _calibration
-
 import os
 import time
+
+from . import _calibration
 
 #: (name, dataset, training arguments, time guard in s or None) — the configurations of bench_training
 CONFIGS = (
@@ -32,7 +32,7 @@ CONFIGS = (
     ("keras gru + scene twins (word_order)", "shapes", dict(variant="word_order"), 120),
     ("keras digits gru infonce (default)", "digits", dict(variant="default"), 60),
 )
-DEFAULT_ROW, WORD_ORDER_ROW = CONFIGS[0][0], CONFIGS[3][0]
+DEFAULT_ROW, UNGUARDED_ROW, WORD_ORDER_ROW = CONFIGS[0][0], CONFIGS[1][0], CONFIGS[3][0]
 
 
 def main(configs=CONFIGS) -> dict:
@@ -87,10 +87,12 @@ def _print_targets(results) -> None:
             print(f"target parity: Keras default t2i mAP within {PARITY_MAP_GAP} of PyTorch's in 60 s: "
                   f"{default['t2i_mAP']:.3f} vs {torch_default['t2i_mAP']:.3f} (PyTorch, "
                   f"{torch_default['train_s']:.1f} s), gap {gap:+.3f} in {default['train_s']:.1f} s {ok}")
-            ratio = default["train_s"] / torch_default["train_s"]
-            print(f"target parity in time: Keras default training within 1.2x of PyTorch's: "
-                  f"{default['train_s']:.1f} s vs {torch_default['train_s']:.1f} s = {ratio:.2f}x "
-                  f"{'PASS' if ratio <= 1.2 else 'FAIL'}")
+            free = results.get(UNGUARDED_ROW)
+            if free:  # the same step count as PyTorch's default, no clock involved
+                ratio = free["train_s"] / torch_default["train_s"]
+                print(f"target parity in time: Keras default ({free['steps']} steps, no time guard) within "
+                      f"1.2x of PyTorch's: {free['train_s']:.1f} s vs {torch_default['train_s']:.1f} s = "
+                      f"{ratio:.2f}x {'PASS' if ratio <= 1.2 else 'FAIL'}")
         else:
             print("target parity: no PyTorch figures on this machine yet (run `python -m benchmarks "
                   "training` first)")

@@ -13,11 +13,11 @@ clock and depend on the machine's load.
 """
 from __future__ import annotations
 
-from . import _calibration
-
 import subprocess
 import sys
 import time
+
+from . import _calibration
 
 TARGETS = {"hit@10": 0.95, "mAP": 0.65, "NDCG@10": 0.78, "reversal": 0.95, "direction": 0.90}
 TRAIN_BUDGET_S, GENERATE_BUDGET_S, PEAK_MB = 90.0, 30.0, 2048
