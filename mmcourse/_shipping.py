@@ -44,21 +44,17 @@ _MODULES = {"torch": "torch", "keras": "tensorflow"}
 
 def machine() -> dict:
     """Where weights were trained: CPU model and its vector extensions, cores, Python."""
-    flags = ""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = line
-                break
+        cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        pass
-    model = platform.processor() or platform.machine()
-    try:
-        model = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                     if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": model, "avx512": "avx512f" in flags, "avx2": "avx2" in flags,
+        cpuinfo = []
+    field = {}
+    for line in cpuinfo:
+        key, _, value = line.partition(":")
+        field.setdefault(key.strip(), value.strip())
+    flags = field.get("flags", "").split()
+    return {"cpu": field.get("model name") or platform.processor() or platform.machine(),
+            "avx512": "avx512f" in flags, "avx2": "avx2" in flags,
             "cores": os.cpu_count(), "python": platform.python_version()}
 
 
