@@ -312,9 +312,9 @@ def load_video_model_file(path, device=None) -> VideoModel:
 
 #: training parameters of the cached video models, per kind (``train_video_model`` arguments)
 VIDEO_PARAMS = {kind: dict(kind=kind, steps=1200, batch_size=128, lr=5e-3, seed=0) for kind in KINDS}
-# the 3-D CNN keeps learning where the frame models have levelled off: 1,800 steps lift its
-# text→video NDCG@10 from 0.766 to 0.781 (python -m benchmarks video); lr 3e-3 / 8e-3 or wider
-# channels (24, 48, 96) at 1,200 steps did not (0.760 / 0.749 / 0.778)
+# the 3-D CNN trains longer: 1,800 steps lift its text→video NDCG@10 on the test clips from 0.766
+# to 0.781 (bench_video.evaluate); lr 3e-3 / 8e-3 or wider channels (24, 48, 96) at 1,200 steps
+# did not (0.760 / 0.749 / 0.778)
 VIDEO_PARAMS["conv3d"]["steps"] = 1800
 #: the kind ``load_default_model(variant="video")`` returns (the best of the three on the probes
 #: and retrieval: the 3-D CNN, measured by ``python -m benchmarks video``)
